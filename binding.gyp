@@ -1,0 +1,36 @@
+{
+  # The shipped build (prebuildify) and node-gyp-build's install fallback. The source list
+  # is src-native/sources.txt, shared with CMakeLists.txt (the developer build).
+  #
+  # libbpf: the pinned static build from scripts/libbpf.sh (deps/libbpf) when present, else
+  # the system's libbpf through pkg-config (EBPF_LIBBPF=system forces that).
+  "variables": {
+    "libbpf_mode%": "<!(node scripts/libbpf-mode.js)"
+  },
+  "targets": [
+    {
+      "target_name": "ebpf",
+      "sources": ["<!@(node scripts/sources.js)"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      "conditions": [
+        ["libbpf_mode=='static'", {
+          "include_dirs": ["deps/libbpf/install/include"],
+          "libraries": [
+            "<(module_root_dir)/deps/libbpf/install/lib/libbpf.a",
+            "-lelf", "-lz", "-lzstd",
+            "-Wl,--exclude-libs,ALL"
+          ],
+          "defines": ["EBPF_LIBBPF_STATIC=1"]
+        }, {
+          "cflags_cc": ["<!@(pkg-config --cflags libbpf)"],
+          "libraries": ["<!@(pkg-config --libs libbpf)"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,82 @@
+import type { NativeLinkHandle } from '../typings/native';
+import { bpfError } from './errors';
+import type { Closable, ObjectContext } from './resource';
+
+/** One attachment of a program to a kernel hook. Closing it detaches the program. */
+export class Link implements Disposable {
+  readonly #handle: NativeLinkHandle;
+  readonly #owner: ObjectContext;
+  /** The program's name. */
+  readonly program: string;
+  /** Where it is attached, e.g. "tracepoint syscalls/sys_enter_execve". */
+  readonly target: string;
+
+  /** @internal Links are made by Program.attach*(). */
+  constructor(handle: NativeLinkHandle, owner: ObjectContext, program: string, target: string) {
+    this.#handle = handle;
+    this.#owner = owner;
+    this.program = program;
+    this.target = target;
+    owner.trackLink(this);
+  }
+
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
+  /** The link's file descriptor. */
+  get fd(): number {
+    if (this.#handle.closed) throw bpfError('link.fd', 'EBADF', `the link of program '${this.program}' is closed`);
+    return this.#handle.fd;
+  }
+
+  /** Detaches the program and frees the link (the same as close()). */
+  detach(): void {
+    this.close();
+  }
+
+  /** Detaches the program and frees the link. Idempotent. */
+  close(): void {
+    if (this.#handle.closed) return;
+    this.#handle.destroy();
+    this.#owner.untrackLink(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  toString(): string {
+    return `Link(${this.program} -> ${this.target}${this.closed ? ', closed' : ''})`;
+  }
+}
+
+/** The links made by BpfObject.attach(): iterable, and closed together. */
+export class LinkGroup implements Disposable, Iterable<Link>, Closable {
+  readonly links: readonly Link[];
+  /** Programs that were not attached because their SEC() does not say where to. */
+  readonly skipped: readonly string[];
+
+  /** @internal */
+  constructor(links: Link[], skipped: string[]) {
+    this.links = links;
+    this.skipped = skipped;
+  }
+
+  get length(): number {
+    return this.links.length;
+  }
+
+  [Symbol.iterator](): Iterator<Link> {
+    return this.links[Symbol.iterator]();
+  }
+
+  /** Detaches every link (in reverse order of attachment). */
+  close(): void {
+    for (let i = this.links.length - 1; i >= 0; i--) this.links[i].close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,186 @@
+import * as fs from 'node:fs';
+import type { NativeObjectHandle } from '../typings/native';
+import { native } from './binding';
+import { bpfError } from './errors';
+import { Link, LinkGroup } from './link';
+import { BpfMap } from './map/map';
+import { Program } from './program';
+import { type Closable, type ObjectContext, listNames } from './resource';
+
+export interface OpenOptions {
+  /** The object's name (default: from the file name; for bytes, libbpf's default). */
+  name?: string;
+  /** Directory where maps with LIBBPF_PIN_BY_NAME are pinned and reused (default /sys/fs/bpf). */
+  pinRoot?: string;
+  /** BTF of the target kernel for CO-RE relocations, when /sys/kernel/btf/vmlinux is missing. */
+  btfPath?: string;
+}
+
+/**
+ * A BPF object file (`.bpf.o`, CO-RE): its programs and maps. `open()` only parses it;
+ * `await load()` creates the maps and loads the programs (the verifier runs off the JS
+ * thread); `attach()` attaches every program where its SEC() says; `close()` closes
+ * readers, then links, then the object.
+ */
+export class BpfObject implements Disposable {
+  readonly #handle: NativeObjectHandle;
+  readonly #programs: Map<string, Program>;
+  readonly #maps: Map<string, BpfMap>;
+  readonly #links = new Set<Closable>();
+  readonly #readers = new Set<Closable>();
+  readonly #context: ObjectContext;
+  #loading = false;
+  #closed = false;
+
+  private constructor(handle: NativeObjectHandle) {
+    this.#handle = handle;
+    const self = this;
+    this.#context = {
+      get name() {
+        return self.name;
+      },
+      get loaded() {
+        return self.loaded;
+      },
+      assertUsable: (operation) => this.#assertUsable(operation),
+      assertLoaded: (operation) => {
+        this.#assertUsable(operation);
+        if (!this.#handle.loaded) throw bpfError(operation, 'EBADF', `object '${this.name}' is not loaded; await load() first`);
+      },
+      assertNotLoaded: (operation, what) => {
+        this.#assertUsable(operation);
+        if (this.#handle.loaded) throw bpfError(operation, 'EBUSY', `${what} can only be set before load()`);
+      },
+      trackLink: (link) => this.#links.add(link),
+      untrackLink: (link) => this.#links.delete(link),
+      trackReader: (reader) => this.#readers.add(reader),
+      untrackReader: (reader) => this.#readers.delete(reader),
+    };
+    this.#programs = new Map(handle.programs().map((p) => [p.name, new Program(p, this.#context)]));
+    this.#maps = new Map(handle.maps().map((m) => [m.name, new BpfMap(m, this.#context)]));
+  }
+
+  /** Parses a BPF object from a file path or its bytes. No kernel work happens until load(). */
+  static open(source: string | Uint8Array, options: OpenOptions = {}): BpfObject {
+    if (typeof source === 'string') {
+      // libbpf says only "No such file or directory": say which file.
+      if (!fs.existsSync(source)) throw bpfError('open', 'ENOENT', `no such file: ${source}`);
+    } else if (!(source instanceof Uint8Array)) {
+      throw new TypeError('BpfObject.open() takes a file path or the object bytes (Uint8Array)');
+    }
+    return new BpfObject(new native.ObjectHandle(source, options));
+  }
+
+  #assertUsable(operation: string): void {
+    if (this.#closed || this.#handle.closed) throw bpfError(operation, 'EBADF', `object '${this.name}' is closed`);
+    if (this.#loading) throw bpfError(operation, 'EBUSY', `object '${this.name}' is loading; await load() first`);
+  }
+
+  /** The object's name (from its file name, or OpenOptions.name). */
+  get name(): string {
+    return this.#handle.name;
+  }
+
+  get loaded(): boolean {
+    return !this.#closed && this.#handle.loaded;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Every program, in ELF order. */
+  get programs(): readonly Program[] {
+    this.#assertUsable('programs');
+    return [...this.#programs.values()];
+  }
+
+  /** Every map, in ELF order (including .rodata/.data/.bss maps). */
+  get maps(): readonly BpfMap[] {
+    this.#assertUsable('maps');
+    return [...this.#maps.values()];
+  }
+
+  /** The program named `name` (its C function name); a BpfError lists the names there are. */
+  program(name: string): Program {
+    this.#assertUsable('program');
+    const program = this.#programs.get(name);
+    if (!program) throw bpfError('program', 'ENOENT', `object '${this.name}' has no program '${name}'; ${listNames(this.#programs.keys())}`);
+    return program;
+  }
+
+  /** The map named `name`; a BpfError lists the names there are. */
+  map(name: string): BpfMap {
+    this.#assertUsable('map');
+    const map = this.#maps.get(name);
+    if (!map) throw bpfError('map', 'ENOENT', `object '${this.name}' has no map '${name}'; ${listNames(this.#maps.keys())}`);
+    return map;
+  }
+
+  /**
+   * Creates the maps and loads the programs into the kernel. The verifier runs on a worker
+   * thread. A rejected program throws a VerifierError whose `log` is the verifier's log.
+   */
+  async load(): Promise<void> {
+    this.#assertUsable('load');
+    if (this.#handle.loaded) throw bpfError('load', 'EALREADY', `object '${this.name}' is already loaded`);
+    const pending = this.#handle.load();
+    this.#loading = true;
+    try {
+      await pending;
+    } finally {
+      this.#loading = false;
+    }
+  }
+
+  /**
+   * Attaches every loaded program whose SEC() says where (tracepoint/..., raw_tracepoint/...,
+   * ...). Programs that need a target (xdp, bare kprobe, ...) are skipped and listed in
+   * `skipped`. If one attachment fails, those already made are detached and the error thrown.
+   */
+  attach(): LinkGroup {
+    this.#assertUsable('attach');
+    if (!this.#handle.loaded) throw bpfError('attach', 'EBADF', `object '${this.name}' is not loaded; await load() first`);
+    const links: Link[] = [];
+    const skipped: string[] = [];
+    try {
+      for (const program of this.#programs.values()) {
+        if (!program.autoload) continue;
+        if (!program.autoattach) {
+          skipped.push(program.name);
+          continue;
+        }
+        try {
+          links.push(program.attach());
+        } catch (e) {
+          // SEC("xdp"), SEC("kprobe") and the like say what, not where.
+          if ((e as { code?: string }).code === 'EOPNOTSUPP') skipped.push(program.name);
+          else throw e;
+        }
+      }
+    } catch (e) {
+      for (const link of links) link.close();
+      throw e;
+    }
+    return new LinkGroup(links, skipped);
+  }
+
+  /** Closes the object's readers, then its links, then the object (its programs and maps). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const reader of [...this.#readers]) reader.close();
+    this.#readers.clear();
+    for (const link of [...this.#links]) link.close();
+    this.#links.clear();
+    this.#handle.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  toString(): string {
+    return `BpfObject(${this.name}${this.#closed ? ', closed' : this.loaded ? ', loaded' : ''})`;
+  }
+}

@@ -1,0 +1,28 @@
+// What BpfObject, Program, BpfMap, Link and the readers share: the object that owns them
+// tracks what they opened, so closing it closes readers, then links, then itself.
+
+export interface Closable {
+  close(): void;
+}
+
+/** The part of a BpfObject that its programs and maps see. */
+export interface ObjectContext {
+  readonly name: string;
+  readonly loaded: boolean;
+  /** Throws a BpfError when the object is closed or loading. */
+  assertUsable(operation: string): void;
+  /** Throws a BpfError unless the object is loaded (and usable). */
+  assertLoaded(operation: string): void;
+  /** Throws a BpfError once the object is loaded (open-time settings). */
+  assertNotLoaded(operation: string, what: string): void;
+  trackLink(link: Closable): void;
+  untrackLink(link: Closable): void;
+  trackReader(reader: Closable): void;
+  untrackReader(reader: Closable): void;
+}
+
+/** The names that exist, for "unknown name" messages. */
+export function listNames(names: Iterable<string>): string {
+  const all = [...names];
+  return all.length === 0 ? 'it has none' : `it has: ${all.map((n) => `'${n}'`).join(', ')}`;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Build the pinned libbpf (Debian source package libbpf=1.5.0-3) as a static,
+# position-independent archive under deps/libbpf/, ready to be linked into the addon.
+#
+# The source comes from Debian's archive through a private apt configuration (a deb-src
+# entry for trixie that is written at run time into deps/, next to the build, and never
+# committed). The archive address is the one this machine's own Debian source already uses.
+#
+# Idempotent: does nothing when deps/libbpf/install/lib/libbpf.a matches the pinned version.
+set -euo pipefail
+
+LIBBPF_VERSION=1.5.0
+LIBBPF_DEBIAN_VERSION=1.5.0-3
+LIBBPF_SUITE=trixie
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+deps="$root/deps"
+dest="$deps/libbpf"
+stamp="$dest/install/.version"
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$LIBBPF_DEBIAN_VERSION" && -f "$dest/install/lib/libbpf.a" ]]; then
+  exit 0
+fi
+
+log() { printf '[libbpf] %s\n' "$*" >&2; }
+
+# The Debian mirror this machine already uses (deb822 sources first, then one-line lists).
+debian_uri() {
+  local f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] || continue
+    uri="$(awk '
+      /^URIs:/ { u = $2 }
+      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /-security$/ && $i !~ /-updates$/ && $i !~ /-backports$/) s = 1 }
+      /^$/ { if (u != "" && s && !done) { print u; done = 1 } u = ""; s = 0 }
+      END { if (u != "" && s && !done) print u }' "$f")"
+    if [[ -n "$uri" && "$uri" != *security* ]]; then echo "$uri"; return; fi
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f "$f" ]] || continue
+    uri="$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' "$f")"
+    if [[ -n "$uri" ]]; then echo "$uri"; return; fi
+  done
+  echo "no Debian archive found in /etc/apt/sources.list*: cannot fetch the libbpf source package" >&2
+  return 1
+}
+
+fetch_source() {
+  local apt_dir="$deps/apt" uri
+  uri="$(debian_uri)"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$deps/src"
+  cat > "$apt_dir/sources.list" <<EOF
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $LIBBPF_SUITE main
+EOF
+  local opts=(
+    -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+    -o "Dir::Etc::SourceParts=/nonexistent"
+    -o "Dir::State::Lists=$apt_dir/lists"
+    -o "Dir::Cache::Archives=$apt_dir/archives"
+    -o "APT::Sandbox::User=root"
+  )
+  log "fetching Debian source package libbpf=$LIBBPF_DEBIAN_VERSION ($LIBBPF_SUITE)"
+  apt-get "${opts[@]}" -qq update >&2
+  (cd "$deps/src" && apt-get "${opts[@]}" -qq source --download-only "libbpf=$LIBBPF_DEBIAN_VERSION" >&2)
+}
+
+orig="$deps/src/libbpf_${LIBBPF_VERSION}.orig.tar.gz"
+if [[ ! -f "$orig" ]]; then
+  fetch_source
+fi
+[[ -f "$orig" ]] || { echo "libbpf source tarball $orig is missing after the download" >&2; exit 1; }
+
+log "building libbpf $LIBBPF_VERSION (static, -fPIC)"
+rm -rf "$dest"
+mkdir -p "$dest/src"
+tar -xzf "$orig" -C "$dest/src" --strip-components=1
+debian_tar="$(ls "$deps"/src/libbpf_"$LIBBPF_DEBIAN_VERSION".debian.tar.* 2>/dev/null | head -n1 || true)"
+if [[ -n "$debian_tar" ]]; then
+  # Apply Debian's own patches, in the order of their series file, as the package does.
+  tar -xf "$debian_tar" -C "$dest/src"
+  if [[ -f "$dest/src/debian/patches/series" ]]; then
+    while read -r p; do
+      [[ -z "$p" || "$p" == \#* ]] && continue
+      patch -d "$dest/src" -p1 -s < "$dest/src/debian/patches/$p"
+    done < "$dest/src/debian/patches/series"
+  fi
+fi
+
+make -C "$dest/src/src" -s -j"$(nproc)" BUILD_STATIC_ONLY=1 \
+  OBJDIR="$dest/obj" DESTDIR="$dest/install" PREFIX=/ LIBDIR=/lib INCLUDEDIR=/include \
+  EXTRA_CFLAGS="-fPIC -fvisibility=hidden -O2 -g" install >&2
+echo "$LIBBPF_DEBIAN_VERSION" > "$stamp"
+log "libbpf ready in $dest/install"

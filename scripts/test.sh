@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: set-up (scripts/setup.sh), then the jest suite once against each build
+# of the addon (node-gyp's, the shipped one, and cmake-js's, the developer one). Extra
+# arguments go to jest. Prints one closing line: "tests: N passed, N failed, N skipped".
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+EBPF_BUILD_CMAKE=1 bash scripts/setup.sh || exit 1
+
+passed=0 failed=0 skipped=0 status=0
+for build in build/Release/ebpf.node build-cmake/Release/ebpf.node; do
+  echo "=== jest against $build ==="
+  result="$(mktemp)"
+  EBPF_NATIVE="$build" npx --no-install jest --json --outputFile="$result" "$@" || status=1
+  read -r p f s < <(node -e '
+    const r = require(process.argv[1]);
+    console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites, r.numPendingTests + r.numTodoTests);
+  ' "$result" 2>/dev/null || echo "0 1 0")
+  rm -f "$result"
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+if ((failed > 0 || passed == 0)); then status=1; fi
+exit $status

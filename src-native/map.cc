@@ -1,0 +1,167 @@
+#include "map.h"
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "addon.h"
+#include "object.h"
+#include "util/args.h"
+#include "util/errors.h"
+
+namespace ebpf {
+namespace {
+
+bool IsPerCpu(bpf_map_type type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+}
+
+}  // namespace
+
+Napi::Function MapHandle::Init(Napi::Env env) {
+  return DefineClass(env, "MapHandle", {
+      InstanceAccessor("name", &MapHandle::GetName, nullptr),
+      InstanceAccessor("type", &MapHandle::GetType, nullptr),
+      InstanceAccessor("keySize", &MapHandle::GetKeySize, nullptr),
+      InstanceAccessor("valueSize", &MapHandle::GetValueSize, nullptr),
+      InstanceAccessor("valueBytes", &MapHandle::GetValueBytes, nullptr),
+      InstanceAccessor("maxEntries", &MapHandle::GetMaxEntries, &MapHandle::SetMaxEntries),
+      InstanceAccessor("fd", &MapHandle::GetFd, nullptr),
+      InstanceAccessor("perCpu", &MapHandle::GetPerCpu, nullptr),
+      InstanceMethod("lookup", &MapHandle::Lookup),
+      InstanceMethod("update", &MapHandle::Update),
+      InstanceMethod("delete", &MapHandle::Delete),
+      InstanceMethod("nextKey", &MapHandle::NextKey),
+  });
+}
+
+Napi::Object MapHandle::New(Napi::Env env, Napi::Value owner, bpf_map* map) {
+  return Addon::Get(env)->map_ctor.New({owner, Napi::External<bpf_map>::New(env, map)});
+}
+
+// Only constructed by ObjectHandle::Maps: (owner ObjectHandle, External<bpf_map>).
+MapHandle::MapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MapHandle>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsObject() || !info[1].IsExternal()) {
+    ThrowTypeError(env, "MapHandle is created by its object");
+  }
+  object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
+  owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+  map_ = info[1].As<Napi::External<bpf_map>>().Data();
+  name_ = bpf_map__name(map_);
+}
+
+bpf_map* MapHandle::Require(Napi::Env env, const std::string& operation) {
+  object_->Require(env, operation);
+  return map_;
+}
+
+int MapHandle::RequireFd(Napi::Env env, const std::string& operation) {
+  int fd = bpf_map__fd(Require(env, operation));
+  if (fd < 0) ThrowBpfError(env, operation, EBADF, "map '" + name_ + "' is not created yet; await load() first");
+  return fd;
+}
+
+// Bytes of one value as the syscall sees it: per-CPU maps hold one 8-byte aligned slot
+// per possible CPU.
+size_t MapHandle::ValueBytes(bpf_map* map) const {
+  size_t size = bpf_map__value_size(map);
+  if (!IsPerCpu(bpf_map__type(map))) return size;
+  int cpus = libbpf_num_possible_cpus();
+  return ((size + 7) / 8) * 8 * static_cast<size_t>(cpus > 0 ? cpus : 1);
+}
+
+Napi::Value MapHandle::GetName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), name_);
+}
+
+Napi::Value MapHandle::GetType(const Napi::CallbackInfo& info) {
+  const char* s = libbpf_bpf_map_type_str(bpf_map__type(Require(info.Env(), "map.type")));
+  return Napi::String::New(info.Env(), s != nullptr ? s : "unknown");
+}
+
+Napi::Value MapHandle::GetKeySize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__key_size(Require(info.Env(), "map.keySize")));
+}
+
+Napi::Value MapHandle::GetValueSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__value_size(Require(info.Env(), "map.valueSize")));
+}
+
+Napi::Value MapHandle::GetValueBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ValueBytes(Require(info.Env(), "map.valueSize"))));
+}
+
+Napi::Value MapHandle::GetMaxEntries(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__max_entries(Require(info.Env(), "map.maxEntries")));
+}
+
+void MapHandle::SetMaxEntries(const Napi::CallbackInfo& info, const Napi::Value& value) {
+  Napi::Env env = info.Env();
+  bpf_map* map = Require(env, "map.maxEntries");
+  uint32_t n = GetUint32(env, value, "maxEntries");
+  Check(env, bpf_map__set_max_entries(map, n), "map.maxEntries", "map '" + name_ + "'");
+}
+
+Napi::Value MapHandle::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__fd(Require(info.Env(), "map.fd")));
+}
+
+Napi::Value MapHandle::GetPerCpu(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), IsPerCpu(bpf_map__type(Require(info.Env(), "map.perCpu"))));
+}
+
+// lookup(key, flags?) -> Buffer | undefined
+Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.lookup");
+  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
+  uint64_t flags = info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
+  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(map_));
+  int err = bpf_map_lookup_elem_flags(fd, key.data, value.Data(), flags);
+  if (err == -ENOENT) return env.Undefined();
+  Check(env, err, "map.lookup", "map '" + name_ + "'");
+  return value;
+}
+
+// update(key, value, flags?)
+Napi::Value MapHandle::Update(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.update");
+  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
+  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(map_), "value");
+  uint64_t flags = info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
+  Check(env, bpf_map_update_elem(fd, key.data, value.data, flags), "map.update", "map '" + name_ + "'");
+  return env.Undefined();
+}
+
+// delete(key) -> whether the key was there
+Napi::Value MapHandle::Delete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.delete");
+  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
+  int err = bpf_map_delete_elem(fd, key.data);
+  if (err == -ENOENT) return Napi::Boolean::New(env, false);
+  Check(env, err, "map.delete", "map '" + name_ + "'");
+  return Napi::Boolean::New(env, true);
+}
+
+// nextKey(key | null) -> Buffer | undefined (no more keys)
+Napi::Value MapHandle::NextKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.nextKey");
+  size_t key_size = bpf_map__key_size(map_);
+  const void* current = nullptr;
+  if (!info[0].IsNull() && !info[0].IsUndefined()) {
+    current = GetBytesOfSize(env, info[0], key_size, "key").data;
+  }
+  Napi::Buffer<uint8_t> next = Napi::Buffer<uint8_t>::New(env, key_size);
+  int err = bpf_map_get_next_key(fd, current, next.Data());
+  if (err == -ENOENT) return env.Undefined();
+  Check(env, err, "map.nextKey", "map '" + name_ + "'");
+  return next;
+}
+
+}  // namespace ebpf

@@ -1,0 +1,49 @@
+// BpfMap (raw level): one bpf_map of an object. Keys and values are byte ranges whose
+// sizes are checked against the map's definition before any syscall.
+#pragma once
+
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <string>
+
+namespace ebpf {
+
+class ObjectHandle;
+
+class MapHandle : public Napi::ObjectWrap<MapHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object New(Napi::Env env, Napi::Value owner, bpf_map* map);
+  explicit MapHandle(const Napi::CallbackInfo& info);
+
+  // The map, or a BpfError when its object is closed or busy.
+  bpf_map* Require(Napi::Env env, const std::string& operation);
+  // Same, and the map must exist in the kernel (the object is loaded).
+  int RequireFd(Napi::Env env, const std::string& operation);
+  const std::string& name() const { return name_; }
+
+ private:
+  size_t ValueBytes(bpf_map* map) const;
+
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+  Napi::Value GetType(const Napi::CallbackInfo& info);
+  Napi::Value GetKeySize(const Napi::CallbackInfo& info);
+  Napi::Value GetValueSize(const Napi::CallbackInfo& info);
+  Napi::Value GetValueBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetMaxEntries(const Napi::CallbackInfo& info);
+  void SetMaxEntries(const Napi::CallbackInfo& info, const Napi::Value& value);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPerCpu(const Napi::CallbackInfo& info);
+  Napi::Value Lookup(const Napi::CallbackInfo& info);
+  Napi::Value Update(const Napi::CallbackInfo& info);
+  Napi::Value Delete(const Napi::CallbackInfo& info);
+  Napi::Value NextKey(const Napi::CallbackInfo& info);
+
+  Napi::ObjectReference owner_;
+  ObjectHandle* object_ = nullptr;
+  bpf_map* map_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace ebpf

@@ -1,0 +1,195 @@
+#include "object.h"
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include "map.h"
+#include "program.h"
+#include "util/args.h"
+#include "util/errors.h"
+#include "util/log.h"
+
+namespace ebpf {
+
+Napi::Function ObjectHandle::Init(Napi::Env env) {
+  return DefineClass(env, "ObjectHandle", {
+      InstanceMethod("programs", &ObjectHandle::Programs),
+      InstanceMethod("maps", &ObjectHandle::Maps),
+      InstanceMethod("load", &ObjectHandle::Load),
+      InstanceMethod("close", &ObjectHandle::Close),
+      InstanceAccessor("name", &ObjectHandle::GetName, nullptr),
+      InstanceAccessor("loaded", &ObjectHandle::GetLoaded, nullptr),
+      InstanceAccessor("closed", &ObjectHandle::GetClosed, nullptr),
+      InstanceAccessor("busy", &ObjectHandle::GetBusy, nullptr),
+  });
+}
+
+// new ObjectHandle(pathOrBytes, { name?, pinRoot?, btfPath? })
+ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ObjectHandle>(info) {
+  Napi::Env env = info.Env();
+  std::string object_name, pin_root, btf_path;
+  if (info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (o.Has("name") && !o.Get("name").IsUndefined()) object_name = GetString(env, o.Get("name"), "options.name");
+    if (o.Has("pinRoot") && !o.Get("pinRoot").IsUndefined()) pin_root = GetString(env, o.Get("pinRoot"), "options.pinRoot");
+    if (o.Has("btfPath") && !o.Get("btfPath").IsUndefined()) btf_path = GetString(env, o.Get("btfPath"), "options.btfPath");
+  }
+  bpf_object_open_opts opts{};
+  opts.sz = sizeof(opts);
+  if (!object_name.empty()) opts.object_name = object_name.c_str();
+  if (!pin_root.empty()) opts.pin_root_path = pin_root.c_str();
+  if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
+
+  LogCapture log;
+  errno = 0;
+  if (info[0].IsString()) {
+    std::string path = GetString(env, info[0], "path");
+    obj_ = CheckPtr(env, bpf_object__open_file(path.c_str(), &opts), "open", path, &log);
+  } else {
+    Bytes bytes = GetBytes(env, info[0], "object image");
+    if (bytes.size == 0) ThrowBpfError(env, "open", EINVAL, "the object image is empty");
+    image_.assign(bytes.data, bytes.data + bytes.size);
+    obj_ = CheckPtr(env, bpf_object__open_mem(image_.data(), image_.size(), &opts), "open",
+                    object_name.empty() ? "object image" : object_name, &log);
+  }
+  name_ = bpf_object__name(obj_);
+  addon_ = Addon::Get(env);
+  addon_->TrackObject(this);
+}
+
+ObjectHandle::~ObjectHandle() { Release(); }
+
+void ObjectHandle::Release() {
+  // A load in flight owns the object until it returns (environment teardown only: close()
+  // from JavaScript defers instead).
+  while (busy_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (obj_ != nullptr) {
+    bpf_object__close(obj_);
+    obj_ = nullptr;
+  }
+  if (addon_ != nullptr) {
+    addon_->UntrackObject(this);
+    addon_ = nullptr;
+  }
+}
+
+bpf_object* ObjectHandle::Require(Napi::Env env, const std::string& operation) {
+  if (obj_ == nullptr) ThrowBpfError(env, operation, EBADF, "the object is closed");
+  if (busy_.load()) ThrowBpfError(env, operation, EBUSY, "the object is loading; await load() first");
+  return obj_;
+}
+
+Napi::Value ObjectHandle::Programs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_object* obj = Require(env, "programs");
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    out.Set(i++, ProgramHandle::New(env, Value(), prog));
+  }
+  return out;
+}
+
+Napi::Value ObjectHandle::Maps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_object* obj = Require(env, "maps");
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    out.Set(i++, MapHandle::New(env, Value(), map));
+  }
+  return out;
+}
+
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(ObjectHandle* owner, Napi::Object receiver)
+      : Napi::AsyncWorker(receiver.Env(), "ebpf:load"),
+        owner_(owner),
+        receiver_(Napi::Persistent(receiver)),
+        obj_(owner->obj_),
+        deferred_(Napi::Promise::Deferred::New(receiver.Env())) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    LogCapture capture;
+    err_ = bpf_object__load(obj_);
+    log_ = capture.text();
+    owner_->busy_.store(false);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    try {
+      if (owner_->close_pending_) {
+        owner_->Release();
+        ThrowBpfError(env, "load", ECANCELED, "the object was closed while it was loading");
+      }
+      if (owner_->obj_ == nullptr) ThrowBpfError(env, "load", EBADF, "the object is closed");
+      if (err_ < 0) {
+        ErrorDetails d;
+        d.operation = "load";
+        d.err = -err_;
+        d.detail = "object '" + owner_->name_ + "'";
+        d.verifier = ExtractVerifierLog(log_);
+        d.libbpf = TailLines(log_, 8);
+        throw MakeBpfError(env, d);
+      }
+      owner_->loaded_ = true;
+      deferred_.Resolve(env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  ObjectHandle* owner_;
+  Napi::ObjectReference receiver_;  // keeps the object alive while the verifier runs
+  bpf_object* obj_;
+  Napi::Promise::Deferred deferred_;
+  int err_ = 0;
+  std::string log_;
+};
+
+Napi::Value ObjectHandle::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Require(env, "load");
+  if (loaded_) ThrowBpfError(env, "load", EALREADY, "object '" + name_ + "' is already loaded");
+  busy_.store(true);
+  LoadWorker* worker = new LoadWorker(this, Value());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value ObjectHandle::Close(const Napi::CallbackInfo& info) {
+  if (busy_.load()) {
+    close_pending_ = true;  // the load worker closes it when the verifier returns
+  } else {
+    Release();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ObjectHandle::GetName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), name_);
+}
+
+Napi::Value ObjectHandle::GetLoaded(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), loaded_ && obj_ != nullptr);
+}
+
+Napi::Value ObjectHandle::GetClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), obj_ == nullptr || close_pending_);
+}
+
+Napi::Value ObjectHandle::GetBusy(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), busy_.load());
+}
+
+}  // namespace ebpf

@@ -1,0 +1,50 @@
+// BpfObject: one bpf_object, opened (parsed) at construction, loaded by an AsyncWorker.
+#pragma once
+
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+namespace ebpf {
+
+class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit ObjectHandle(const Napi::CallbackInfo& info);
+  ~ObjectHandle() override;
+
+  // The open object, or a BpfError when it is closed or busy loading.
+  bpf_object* Require(Napi::Env env, const std::string& operation);
+  bool IsLoaded() const { return loaded_; }
+  const std::string& name() const { return name_; }
+
+  void Release() override;
+
+ private:
+  friend class LoadWorker;
+
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+  Napi::Value GetLoaded(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetBusy(const Napi::CallbackInfo& info);
+
+  bpf_object* obj_ = nullptr;
+  std::vector<uint8_t> image_;  // kept for bpf_object__open_mem
+  std::string name_;
+  Addon* addon_ = nullptr;
+  bool loaded_ = false;
+  bool close_pending_ = false;
+  std::atomic<bool> busy_{false};
+};
+
+}  // namespace ebpf

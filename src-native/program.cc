@@ -1,0 +1,121 @@
+#include "program.h"
+
+#include <cerrno>
+
+#include "addon.h"
+#include "link.h"
+#include "object.h"
+#include "util/args.h"
+#include "util/errors.h"
+#include "util/log.h"
+
+namespace ebpf {
+
+Napi::Function ProgramHandle::Init(Napi::Env env) {
+  return DefineClass(env, "ProgramHandle", {
+      InstanceAccessor("name", &ProgramHandle::GetName, nullptr),
+      InstanceAccessor("section", &ProgramHandle::GetSection, nullptr),
+      InstanceAccessor("type", &ProgramHandle::GetType, nullptr),
+      InstanceAccessor("fd", &ProgramHandle::GetFd, nullptr),
+      InstanceAccessor("autoload", &ProgramHandle::GetAutoload, &ProgramHandle::SetAutoload),
+      InstanceAccessor("autoattach", &ProgramHandle::GetAutoattach, nullptr),
+      InstanceMethod("attach", &ProgramHandle::Attach),
+      InstanceMethod("attachTracepoint", &ProgramHandle::AttachTracepoint),
+      InstanceMethod("attachRawTracepoint", &ProgramHandle::AttachRawTracepoint),
+  });
+}
+
+Napi::Object ProgramHandle::New(Napi::Env env, Napi::Value owner, bpf_program* prog) {
+  return Addon::Get(env)->program_ctor.New({owner, Napi::External<bpf_program>::New(env, prog)});
+}
+
+// Only constructed by ObjectHandle::Programs: (owner ObjectHandle, External<bpf_program>).
+ProgramHandle::ProgramHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProgramHandle>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsObject() || !info[1].IsExternal()) {
+    ThrowTypeError(env, "ProgramHandle is created by its object");
+  }
+  object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
+  owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+  prog_ = info[1].As<Napi::External<bpf_program>>().Data();
+  name_ = bpf_program__name(prog_);
+}
+
+bpf_program* ProgramHandle::Require(Napi::Env env, const std::string& operation) {
+  object_->Require(env, operation);
+  return prog_;
+}
+
+Napi::Value ProgramHandle::GetName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), name_);
+}
+
+Napi::Value ProgramHandle::GetSection(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), bpf_program__section_name(Require(info.Env(), "program.section")));
+}
+
+Napi::Value ProgramHandle::GetType(const Napi::CallbackInfo& info) {
+  const char* s = libbpf_bpf_prog_type_str(bpf_program__type(Require(info.Env(), "program.type")));
+  return Napi::String::New(info.Env(), s != nullptr ? s : "unknown");
+}
+
+Napi::Value ProgramHandle::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_program__fd(Require(info.Env(), "program.fd")));
+}
+
+Napi::Value ProgramHandle::GetAutoload(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), bpf_program__autoload(Require(info.Env(), "program.autoload")));
+}
+
+void ProgramHandle::SetAutoload(const Napi::CallbackInfo& info, const Napi::Value& value) {
+  Napi::Env env = info.Env();
+  bpf_program* prog = Require(env, "program.autoload");
+  if (!value.IsBoolean()) ThrowTypeError(env, "autoload must be a boolean");
+  Check(env, bpf_program__set_autoload(prog, value.As<Napi::Boolean>().Value()), "program.autoload",
+        "program '" + name_ + "'");
+}
+
+Napi::Value ProgramHandle::GetAutoattach(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), bpf_program__autoattach(Require(info.Env(), "program.autoattach")));
+}
+
+template <typename F>
+Napi::Value ProgramHandle::AttachWith(Napi::Env env, const std::string& operation,
+                                      const std::string& target, F attach) {
+  bpf_program* prog = Require(env, operation);
+  if (bpf_program__fd(prog) < 0) {
+    ThrowBpfError(env, operation, EBADF, "program '" + name_ + "' is not loaded; await load() first");
+  }
+  LogCapture log;
+  errno = 0;
+  bpf_link* link = attach(prog);
+  if (link == nullptr) {
+    ThrowBpfError(env, operation, errno != 0 ? errno : EINVAL, "program '" + name_ + "' to " + target, &log);
+  }
+  return LinkHandle::New(env, link);
+}
+
+Napi::Value ProgramHandle::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string section = bpf_program__section_name(Require(env, "attach"));
+  return AttachWith(env, "attach", "SEC(\"" + section + "\")",
+                    [](bpf_program* p) { return bpf_program__attach(p); });
+}
+
+Napi::Value ProgramHandle::AttachTracepoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string category = GetString(env, info[0], "tracepoint category");
+  std::string name = GetString(env, info[1], "tracepoint name");
+  return AttachWith(env, "attachTracepoint", "tracepoint " + category + "/" + name, [&](bpf_program* p) {
+    return bpf_program__attach_tracepoint(p, category.c_str(), name.c_str());
+  });
+}
+
+Napi::Value ProgramHandle::AttachRawTracepoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = GetString(env, info[0], "raw tracepoint name");
+  return AttachWith(env, "attachRawTracepoint", "raw tracepoint " + name,
+                    [&](bpf_program* p) { return bpf_program__attach_raw_tracepoint(p, name.c_str()); });
+}
+
+}  // namespace ebpf

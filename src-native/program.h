@@ -1,0 +1,43 @@
+// Program: one bpf_program of an object. Holds its object alive; every call checks that
+// the object is still open.
+#pragma once
+
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <string>
+
+namespace ebpf {
+
+class ObjectHandle;
+
+class ProgramHandle : public Napi::ObjectWrap<ProgramHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object New(Napi::Env env, Napi::Value owner, bpf_program* prog);
+  explicit ProgramHandle(const Napi::CallbackInfo& info);
+
+ private:
+  bpf_program* Require(Napi::Env env, const std::string& operation);
+  template <typename F>
+  Napi::Value AttachWith(Napi::Env env, const std::string& operation, const std::string& target,
+                         F attach);
+
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+  Napi::Value GetSection(const Napi::CallbackInfo& info);
+  Napi::Value GetType(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetAutoload(const Napi::CallbackInfo& info);
+  void SetAutoload(const Napi::CallbackInfo& info, const Napi::Value& value);
+  Napi::Value GetAutoattach(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
+  Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info);
+
+  Napi::ObjectReference owner_;
+  ObjectHandle* object_ = nullptr;
+  bpf_program* prog_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace ebpf

@@ -1,0 +1,27 @@
+// Argument helpers: every length is checked before anything is copied.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ebpf {
+
+struct Bytes {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+// A Buffer, any TypedArray, a DataView or an ArrayBuffer, as a byte range. A detached
+// ArrayBuffer is a TypeError.
+Bytes GetBytes(Napi::Env env, const Napi::Value& value, const char* what);
+
+// Same, and its length must be exactly `expected` bytes.
+Bytes GetBytesOfSize(Napi::Env env, const Napi::Value& value, size_t expected, const char* what);
+
+std::string GetString(Napi::Env env, const Napi::Value& value, const char* what);
+
+uint32_t GetUint32(Napi::Env env, const Napi::Value& value, const char* what);
+
+}  // namespace ebpf

@@ -1,0 +1,45 @@
+// Every libbpf or kernel failure becomes a BpfError created by the TypeScript layer's
+// factory (registered once per environment), carrying errno, its system name and the
+// operation that failed. libbpf return values are checked here and nowhere else.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+namespace ebpf {
+
+class LogCapture;
+
+struct ErrorDetails {
+  std::string operation;  // e.g. "load", "map.update", "attachTracepoint"
+  int err = 0;            // positive errno
+  std::string detail;     // what we were doing, e.g. "map 'counts'"
+  std::string libbpf;     // the tail of libbpf's messages for this operation
+  std::string verifier;   // the verifier log, when the verifier rejected a program
+};
+
+Napi::Error MakeBpfError(Napi::Env env, const ErrorDetails& details);
+
+[[noreturn]] void ThrowBpfError(Napi::Env env, const std::string& operation, int err,
+                                const std::string& detail = std::string(),
+                                const LogCapture* log = nullptr);
+
+// libbpf convention: a negative return is -errno. Returns `ret` when it is not an error.
+int Check(Napi::Env env, int ret, const std::string& operation,
+          const std::string& detail = std::string(), const LogCapture* log = nullptr);
+
+// libbpf convention for pointers: NULL with errno set.
+template <typename T>
+T* CheckPtr(Napi::Env env, T* ptr, const std::string& operation,
+            const std::string& detail = std::string(), const LogCapture* log = nullptr) {
+  if (ptr == nullptr) {
+    int err = errno != 0 ? errno : EINVAL;
+    ThrowBpfError(env, operation, err, detail, log);
+  }
+  return ptr;
+}
+
+[[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& message);
+
+}  // namespace ebpf

@@ -1,0 +1,86 @@
+// The native surface of the addon (src-native/), declared once, by hand. Only lib/ uses it.
+
+export interface NativeErrorInfo {
+  operation: string;
+  errno: number;
+  code: string;
+  description: string;
+  detail: string;
+  libbpf: string;
+  verifierLog?: string;
+}
+
+export interface NativeOpenOptions {
+  name?: string;
+  pinRoot?: string;
+  btfPath?: string;
+}
+
+export interface NativeObjectHandle {
+  readonly name: string;
+  readonly loaded: boolean;
+  readonly closed: boolean;
+  readonly busy: boolean;
+  programs(): NativeProgramHandle[];
+  maps(): NativeMapHandle[];
+  load(): Promise<void>;
+  close(): void;
+}
+
+export interface NativeProgramHandle {
+  readonly name: string;
+  readonly section: string;
+  readonly type: string;
+  readonly fd: number;
+  autoload: boolean;
+  readonly autoattach: boolean;
+  attach(): NativeLinkHandle;
+  attachTracepoint(category: string, name: string): NativeLinkHandle;
+  attachRawTracepoint(name: string): NativeLinkHandle;
+}
+
+export interface NativeMapHandle {
+  readonly name: string;
+  readonly type: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  /** Bytes of one value as the syscall sees it (per-CPU maps: one 8-byte aligned slot per CPU). */
+  readonly valueBytes: number;
+  maxEntries: number;
+  readonly fd: number;
+  readonly perCpu: boolean;
+  lookup(key: Uint8Array, flags?: number): Buffer | undefined;
+  update(key: Uint8Array, value: Uint8Array, flags?: number): void;
+  delete(key: Uint8Array): boolean;
+  nextKey(key: Uint8Array | null): Buffer | undefined;
+}
+
+export interface NativeLinkHandle {
+  readonly fd: number;
+  readonly closed: boolean;
+  destroy(): void;
+}
+
+/** meta holds (offset, size, map index) triples, one per record of the slab. */
+export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array) => void;
+
+export interface NativeRingBufferHandle {
+  readonly closed: boolean;
+  start(): void;
+  stop(): void;
+  consume(max?: number): [Buffer, Uint32Array];
+  close(): void;
+}
+
+export interface NativeBinding {
+  libbpfVersion(): string;
+  numPossibleCpus(): number;
+  vmlinuxHeader(btfPath?: string): string;
+  setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
+  ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
+  RingBufferHandle: new (
+    maps: NativeMapHandle[],
+    onBatch: NativeBatchCallback,
+    batchSize: number,
+  ) => NativeRingBufferHandle;
+}
