@@ -1,4 +1,5 @@
 import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
+import { bpfError } from './errors';
 import { Link } from './link';
 import type { ObjectContext } from './resource';
 
@@ -31,7 +32,9 @@ export class Program {
   /** Its file descriptor once loaded. */
   get fd(): number {
     this.#owner.assertLoaded('program.fd');
-    return this.#handle.fd;
+    const fd = this.#handle.fd;
+    if (fd < 0) throw bpfError('program.fd', 'EBADF', `program '${this.name}' was not loaded (its autoload is false)`);
+    return fd;
   }
 
   /** Whether load() loads it (default true). Settable before load only. */

@@ -6,7 +6,7 @@
 #   - libbpf 1.5.0 from Debian's source package, built static (scripts/libbpf.sh);
 #   - tracefs at /sys/kernel/tracing and bpffs at /sys/fs/bpf;
 #   - npm ci, and the builds: the addon (node-gyp, and with EBPF_BUILD_CMAKE=1 also
-#     cmake-js into build-cmake/), the BPF objects (build/bpf/) and the TypeScript (dist/).
+#     cmake-js into build-cmake/), the BPF objects (build-bpf/) and the TypeScript (dist/).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

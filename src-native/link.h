@@ -1,5 +1,5 @@
-// Link: one bpf_link (an attachment). Independent of its object's lifetime in the kernel;
-// the TypeScript layer closes it with its object.
+// Link: one bpf_link (an attachment). It keeps its object alive (some links, USDT ones,
+// use the object's memory), and the object destroys its links before it closes.
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -9,10 +9,12 @@
 
 namespace ebpf {
 
+class ObjectHandle;
+
 class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
  public:
   static Napi::Function Init(Napi::Env env);
-  static Napi::Object New(Napi::Env env, bpf_link* link);
+  static Napi::Object New(Napi::Env env, bpf_link* link, Napi::Object owner);
   explicit LinkHandle(const Napi::CallbackInfo& info);
   ~LinkHandle() override;
 
@@ -25,6 +27,8 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
 
   bpf_link* link_ = nullptr;
   Addon* addon_ = nullptr;
+  ObjectHandle* object_ = nullptr;
+  Napi::ObjectReference owner_;
 };
 
 }  // namespace ebpf

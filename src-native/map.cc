@@ -9,6 +9,7 @@
 #include "object.h"
 #include "util/args.h"
 #include "util/errors.h"
+#include "util/type_tags.h"
 
 namespace ebpf {
 namespace {
@@ -44,13 +45,14 @@ Napi::Object MapHandle::New(Napi::Env env, Napi::Value owner, bpf_map* map) {
 // Only constructed by ObjectHandle::Maps: (owner ObjectHandle, External<bpf_map>).
 MapHandle::MapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MapHandle>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 2 || !info[0].IsObject() || !info[1].IsExternal()) {
+  if (info.Length() != 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
     ThrowTypeError(env, "MapHandle is created by its object");
   }
   object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
   owner_ = Napi::Persistent(info[0].As<Napi::Object>());
   map_ = info[1].As<Napi::External<bpf_map>>().Data();
   name_ = bpf_map__name(map_);
+  Tag(env, info.This(), Kind::Map);
 }
 
 bpf_map* MapHandle::Require(Napi::Env env, const std::string& operation) {
@@ -66,11 +68,12 @@ int MapHandle::RequireFd(Napi::Env env, const std::string& operation) {
 
 // Bytes of one value as the syscall sees it: per-CPU maps hold one 8-byte aligned slot
 // per possible CPU.
-size_t MapHandle::ValueBytes(bpf_map* map) const {
+size_t MapHandle::ValueBytes(Napi::Env env, bpf_map* map) const {
   size_t size = bpf_map__value_size(map);
   if (!IsPerCpu(bpf_map__type(map))) return size;
-  int cpus = libbpf_num_possible_cpus();
-  return ((size + 7) / 8) * 8 * static_cast<size_t>(cpus > 0 ? cpus : 1);
+  int cpus = Check(env, libbpf_num_possible_cpus(), "map.valueSize",
+                   "cannot read the possible CPUs (/sys/devices/system/cpu/possible)");
+  return ((size + 7) / 8) * 8 * static_cast<size_t>(cpus);
 }
 
 Napi::Value MapHandle::GetName(const Napi::CallbackInfo& info) {
@@ -91,7 +94,7 @@ Napi::Value MapHandle::GetValueSize(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MapHandle::GetValueBytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(ValueBytes(Require(info.Env(), "map.valueSize"))));
+  return Napi::Number::New(info.Env(), static_cast<double>(ValueBytes(info.Env(), Require(info.Env(), "map.valueSize"))));
 }
 
 Napi::Value MapHandle::GetMaxEntries(const Napi::CallbackInfo& info) {
@@ -119,7 +122,7 @@ Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
   int fd = RequireFd(env, "map.lookup");
   Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
   uint64_t flags = info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
-  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(map_));
+  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env, map_));
   int err = bpf_map_lookup_elem_flags(fd, key.data, value.Data(), flags);
   if (err == -ENOENT) return env.Undefined();
   Check(env, err, "map.lookup", "map '" + name_ + "'");
@@ -131,7 +134,7 @@ Napi::Value MapHandle::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.update");
   Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
-  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(map_), "value");
+  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env, map_), "value");
   uint64_t flags = info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
   Check(env, bpf_map_update_elem(fd, key.data, value.data, flags), "map.update", "map '" + name_ + "'");
   return env.Undefined();

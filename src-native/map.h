@@ -24,7 +24,7 @@ class MapHandle : public Napi::ObjectWrap<MapHandle> {
   const std::string& name() const { return name_; }
 
  private:
-  size_t ValueBytes(bpf_map* map) const;
+  size_t ValueBytes(Napi::Env env, bpf_map* map) const;
 
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetType(const Napi::CallbackInfo& info);

@@ -9,6 +9,7 @@
 #include "util/args.h"
 #include "util/errors.h"
 #include "util/log.h"
+#include "util/type_tags.h"
 
 namespace ebpf {
 
@@ -42,18 +43,18 @@ ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ob
   if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
 
   LogCapture log;
-  errno = 0;
   if (info[0].IsString()) {
     std::string path = GetString(env, info[0], "path");
-    obj_ = CheckPtr(env, bpf_object__open_file(path.c_str(), &opts), "open", path, &log);
+    obj_ = CheckPtr(env, [&] { return bpf_object__open_file(path.c_str(), &opts); }, "open", path, &log);
   } else {
     Bytes bytes = GetBytes(env, info[0], "object image");
     if (bytes.size == 0) ThrowBpfError(env, "open", EINVAL, "the object image is empty");
     image_.assign(bytes.data, bytes.data + bytes.size);
-    obj_ = CheckPtr(env, bpf_object__open_mem(image_.data(), image_.size(), &opts), "open",
+    obj_ = CheckPtr(env, [&] { return bpf_object__open_mem(image_.data(), image_.size(), &opts); }, "open",
                     object_name.empty() ? "object image" : object_name, &log);
   }
   name_ = bpf_object__name(obj_);
+  Tag(env, info.This(), Kind::Object);
   addon_ = Addon::Get(env);
   addon_->TrackObject(this);
 }
@@ -63,7 +64,10 @@ ObjectHandle::~ObjectHandle() { Release(); }
 void ObjectHandle::Release() {
   // A load in flight owns the object until it returns (environment teardown only: close()
   // from JavaScript defers instead).
-  while (busy_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (executing_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::set<Resource*> links;
+  links.swap(links_);
+  for (Resource* link : links) link->Release();
   if (obj_ != nullptr) {
     bpf_object__close(obj_);
     obj_ = nullptr;
@@ -76,7 +80,7 @@ void ObjectHandle::Release() {
 
 bpf_object* ObjectHandle::Require(Napi::Env env, const std::string& operation) {
   if (obj_ == nullptr) ThrowBpfError(env, operation, EBADF, "the object is closed");
-  if (busy_.load()) ThrowBpfError(env, operation, EBUSY, "the object is loading; await load() first");
+  if (busy_) ThrowBpfError(env, operation, EBUSY, "the object is loading; await load() first");
   return obj_;
 }
 
@@ -119,12 +123,13 @@ class LoadWorker : public Napi::AsyncWorker {
     LogCapture capture;
     err_ = bpf_object__load(obj_);
     log_ = capture.text();
-    owner_->busy_.store(false);
+    owner_->executing_.store(false);
   }
 
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    owner_->busy_ = false;
     try {
       if (owner_->close_pending_) {
         owner_->Release();
@@ -160,15 +165,16 @@ Napi::Value ObjectHandle::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Require(env, "load");
   if (loaded_) ThrowBpfError(env, "load", EALREADY, "object '" + name_ + "' is already loaded");
-  busy_.store(true);
   LoadWorker* worker = new LoadWorker(this, Value());
   Napi::Promise promise = worker->Promise();
+  busy_ = true;
+  executing_.store(true);
   worker->Queue();
   return promise;
 }
 
 Napi::Value ObjectHandle::Close(const Napi::CallbackInfo& info) {
-  if (busy_.load()) {
+  if (busy_) {
     close_pending_ = true;  // the load worker closes it when the verifier returns
   } else {
     Release();
@@ -189,7 +195,7 @@ Napi::Value ObjectHandle::GetClosed(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ObjectHandle::GetBusy(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), busy_.load());
+  return Napi::Boolean::New(info.Env(), busy_);
 }
 
 }  // namespace ebpf

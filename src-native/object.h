@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
 
   void Release() override;
 
+  // Links of this object: destroyed before the object closes.
+  void TrackLink(Resource* link) { links_.insert(link); }
+  void UntrackLink(Resource* link) { links_.erase(link); }
+
  private:
   friend class LoadWorker;
 
@@ -44,7 +49,9 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
   Addon* addon_ = nullptr;
   bool loaded_ = false;
   bool close_pending_ = false;
-  std::atomic<bool> busy_{false};
+  bool busy_ = false;                    // load() in flight: refuse other calls
+  std::atomic<bool> executing_{false};   // the verifier is running on a worker thread
+  std::set<Resource*> links_;
 };
 
 }  // namespace ebpf

@@ -7,6 +7,7 @@
 #include "object.h"
 #include "util/args.h"
 #include "util/errors.h"
+#include "util/type_tags.h"
 #include "util/log.h"
 
 namespace ebpf {
@@ -32,13 +33,14 @@ Napi::Object ProgramHandle::New(Napi::Env env, Napi::Value owner, bpf_program* p
 // Only constructed by ObjectHandle::Programs: (owner ObjectHandle, External<bpf_program>).
 ProgramHandle::ProgramHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProgramHandle>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 2 || !info[0].IsObject() || !info[1].IsExternal()) {
+  if (info.Length() != 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
     ThrowTypeError(env, "ProgramHandle is created by its object");
   }
   object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
   owner_ = Napi::Persistent(info[0].As<Napi::Object>());
   prog_ = info[1].As<Napi::External<bpf_program>>().Data();
   name_ = bpf_program__name(prog_);
+  Tag(env, info.This(), Kind::Program);
 }
 
 bpf_program* ProgramHandle::Require(Napi::Env env, const std::string& operation) {
@@ -87,12 +89,8 @@ Napi::Value ProgramHandle::AttachWith(Napi::Env env, const std::string& operatio
     ThrowBpfError(env, operation, EBADF, "program '" + name_ + "' is not loaded; await load() first");
   }
   LogCapture log;
-  errno = 0;
-  bpf_link* link = attach(prog);
-  if (link == nullptr) {
-    ThrowBpfError(env, operation, errno != 0 ? errno : EINVAL, "program '" + name_ + "' to " + target, &log);
-  }
-  return LinkHandle::New(env, link);
+  bpf_link* link = CheckPtr(env, [&] { return attach(prog); }, operation, "program '" + name_ + "' to " + target, &log);
+  return LinkHandle::New(env, link, owner_.Value());
 }
 
 Napi::Value ProgramHandle::Attach(const Napi::CallbackInfo& info) {

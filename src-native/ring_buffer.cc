@@ -7,6 +7,7 @@
 #include "util/args.h"
 #include "util/errors.h"
 #include "util/log.h"
+#include "util/type_tags.h"
 
 namespace ebpf {
 
@@ -28,34 +29,34 @@ RingBufferHandle::RingBufferHandle(const Napi::CallbackInfo& info)
     ThrowTypeError(env, "a ring buffer reader needs at least one map");
   }
   if (!info[1].IsFunction()) ThrowTypeError(env, "onBatch must be a function");
-  batch_size_ = GetUint32(env, info[2], "batchSize");
-  if (batch_size_ == 0) ThrowTypeError(env, "batchSize must be at least 1");
+  batch_size_ = GetBatchSize(env, info[2]);
 
   Napi::Array maps = info[0].As<Napi::Array>();
   LogCapture log;
-  for (uint32_t i = 0; i < maps.Length(); i++) {
-    Napi::Value v = maps.Get(i);
-    if (!v.IsObject()) ThrowTypeError(env, "maps must be BpfMap objects");
-    MapHandle* map = MapHandle::Unwrap(v.As<Napi::Object>());
-    if (map == nullptr) ThrowTypeError(env, "maps must be BpfMap objects");
-    bpf_map* m = map->Require(env, "ringBuffer");
-    if (bpf_map__type(m) != BPF_MAP_TYPE_RINGBUF) {
-      ThrowBpfError(env, "ringBuffer", EINVAL, "map '" + map->name() + "' is not a BPF_MAP_TYPE_RINGBUF map");
-    }
-    int fd = map->RequireFd(env, "ringBuffer");
-    sources_.push_back(std::unique_ptr<Source>(new Source{this, i}));
-    errno = 0;
-    if (rb_ == nullptr) {
-      rb_ = ring_buffer__new(fd, OnSample, sources_.back().get(), nullptr);
-      if (rb_ == nullptr) ThrowBpfError(env, "ringBuffer", errno != 0 ? errno : EINVAL, "map '" + map->name() + "'", &log);
-    } else {
-      int err = ring_buffer__add(rb_, fd, OnSample, sources_.back().get());
-      if (err < 0) {
-        Free();
-        ThrowBpfError(env, "ringBuffer", -err, "map '" + map->name() + "'", &log);
+  try {
+    for (uint32_t i = 0; i < maps.Length(); i++) {
+      Napi::Value v = maps.Get(i);
+      if (!IsMapHandle(env, v)) ThrowTypeError(env, "maps must be BpfMap objects");
+      MapHandle* map = MapHandle::Unwrap(v.As<Napi::Object>());
+      bpf_map* m = map->Require(env, "ringBuffer");
+      std::string what = "map '" + map->name() + "'";
+      if (bpf_map__type(m) != BPF_MAP_TYPE_RINGBUF) {
+        ThrowBpfError(env, "ringBuffer", EINVAL, what + " is not a ring buffer (BPF_MAP_TYPE_RINGBUF)");
+      }
+      int fd = map->RequireFd(env, "ringBuffer");
+      sources_.push_back(std::unique_ptr<Source>(new Source{this, i}));
+      Source* source = sources_.back().get();
+      if (rb_ == nullptr) {
+        rb_ = CheckPtr(env, [&] { return ring_buffer__new(fd, OnSample, source, nullptr); }, "ringBuffer", what, &log);
+      } else {
+        Check(env, ring_buffer__add(rb_, fd, OnSample, source), "ringBuffer", what, &log);
       }
     }
+  } catch (...) {
+    Free();  // a throwing constructor runs no destructor
+    throw;
   }
+  Tag(env, info.This(), Kind::RingBuffer);
   maps_ = Napi::Persistent(maps);
   callback_ = Napi::Persistent(info[1].As<Napi::Function>());
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "ebpf:RingBuffer", Value());
@@ -63,17 +64,31 @@ RingBufferHandle::RingBufferHandle(const Napi::CallbackInfo& info)
 
 RingBufferHandle::~RingBufferHandle() { Free(); }
 
-int RingBufferHandle::OnSample(void* ctx, void* data, size_t size) {
+// Called by libbpf (C) for each record: nothing may throw through it.
+int RingBufferHandle::OnSample(void* ctx, void* data, size_t size) noexcept {
   Source* source = static_cast<Source*>(ctx);
   RingBufferHandle* self = source->self;
   size_t offset = (self->slab_.size() + 7) & ~static_cast<size_t>(7);
   if (size > UINT32_MAX || offset + size > UINT32_MAX) return -E2BIG;
-  self->slab_.resize(offset + size);
+  try {
+    self->slab_.resize(offset + size);
+    self->meta_.reserve(self->meta_.size() + 3);
+  } catch (...) {
+    return -ENOMEM;
+  }
   std::memcpy(self->slab_.data() + offset, data, size);
   self->meta_.push_back(static_cast<uint32_t>(offset));
   self->meta_.push_back(static_cast<uint32_t>(size));
   self->meta_.push_back(source->index);
   return 0;
+}
+
+uint32_t RingBufferHandle::GetBatchSize(Napi::Env env, const Napi::Value& value) {
+  uint32_t n = GetUint32(env, value, "batchSize");
+  if (n == 0 || n > kMaxBatch) {
+    ThrowTypeError(env, "batchSize must be from 1 to " + std::to_string(kMaxBatch));
+  }
+  return n;
 }
 
 Napi::Value RingBufferHandle::TakeBatch(Napi::Env env) {
@@ -88,46 +103,50 @@ Napi::Value RingBufferHandle::TakeBatch(Napi::Env env) {
   return out;
 }
 
+// libuv callback (C): nothing may throw through it.
 void RingBufferHandle::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   Poller* poller = reinterpret_cast<Poller*>(handle);
-  if (poller->owner != nullptr) poller->owner->Drain(status);
+  if (poller->owner == nullptr) return;
+  RingBufferHandle* self = poller->owner;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  try {
+    self->Drain(env, status);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  } catch (const std::exception& e) {
+    napi_fatal_exception(env, Napi::Error::New(env, std::string("ring buffer: ") + e.what()).Value());
+  } catch (...) {
+    napi_fatal_exception(env, Napi::Error::New(env, "ring buffer: unknown failure").Value());
+  }
 }
 
-void RingBufferHandle::Drain(int status) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
+void RingBufferHandle::Drain(Napi::Env env, int status) {
   if (status < 0) {
-    ErrorDetails d;
-    d.operation = "ringBuffer.poll";
-    d.err = -status;
-    Deliver(env, MakeBpfError(env, d).Value());
+    Deliver(env, Failure(env, "ringBuffer.poll", -status));
     return;
   }
   if (rb_ == nullptr) return;
   int n = ring_buffer__consume_n(rb_, batch_size_);
-  if (n < 0) {
-    ErrorDetails d;
-    d.operation = "ringBuffer.consume";
-    d.err = -n;
-    slab_.clear();
-    meta_.clear();
-    Deliver(env, MakeBpfError(env, d).Value());
-    return;
-  }
-  if (meta_.empty()) return;
-  Deliver(env, env.Null());
+  // Records consumed before a failure are already gone from the kernel ring: deliver them.
+  if (!meta_.empty()) Deliver(env, env.Null());
+  if (n < 0) Deliver(env, Failure(env, "ringBuffer.consume", -n));
+}
+
+Napi::Value RingBufferHandle::Failure(Napi::Env env, const char* operation, int err) {
+  ErrorDetails d;
+  d.operation = operation;
+  d.err = err;
+  return MakeBpfError(env, d).Value();
 }
 
 void RingBufferHandle::Deliver(Napi::Env env, const Napi::Value& error) {
-  try {
-    if (error.IsNull()) {
-      Napi::Array batch = TakeBatch(env).As<Napi::Array>();
-      callback_.MakeCallback(Value(), {error, batch.Get(0u), batch.Get(1u)}, *async_context_);
-    } else {
-      callback_.MakeCallback(Value(), {error}, *async_context_);
-    }
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());
+  if (callback_.IsEmpty()) return;  // closed by an earlier delivery
+  if (error.IsNull()) {
+    Napi::Array batch = TakeBatch(env).As<Napi::Array>();
+    callback_.MakeCallback(Value(), {error, batch.Get(0u), batch.Get(1u)}, *async_context_);
+  } else {
+    callback_.MakeCallback(Value(), {error}, *async_context_);
   }
 }
 
@@ -172,14 +191,10 @@ Napi::Value RingBufferHandle::Stop(const Napi::CallbackInfo& info) {
 Napi::Value RingBufferHandle::Consume(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (rb_ == nullptr) ThrowBpfError(env, "ringBuffer.consume", EBADF, "the reader is closed");
-  uint32_t max = info[0].IsUndefined() ? batch_size_ : GetUint32(env, info[0], "max");
+  uint32_t max = info[0].IsUndefined() ? batch_size_ : GetBatchSize(env, info[0]);
   int n = ring_buffer__consume_n(rb_, max);
-  if (n < 0) {
-    slab_.clear();
-    meta_.clear();
-    Check(env, n, "ringBuffer.consume");
-  }
-  return TakeBatch(env);
+  if (n < 0 && meta_.empty()) Check(env, n, "ringBuffer.consume");
+  return TakeBatch(env);  // records consumed before a failure are returned, not lost
 }
 
 void RingBufferHandle::OnEnvCleanup(napi_async_cleanup_hook_handle /*handle*/, void* arg) {

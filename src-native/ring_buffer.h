@@ -37,12 +37,16 @@ class RingBufferHandle : public Napi::ObjectWrap<RingBufferHandle> {
     napi_async_cleanup_hook_handle cleanup;
   };
 
-  static int OnSample(void* ctx, void* data, size_t size);
+  static constexpr uint32_t kMaxBatch = 1u << 20;
+
+  static int OnSample(void* ctx, void* data, size_t size) noexcept;
+  static uint32_t GetBatchSize(Napi::Env env, const Napi::Value& value);
+  static Napi::Value Failure(Napi::Env env, const char* operation, int err);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   static void OnPollerClosed(uv_handle_t* handle);
 
-  void Drain(int status);
+  void Drain(Napi::Env env, int status);
   void ClosePoller();
   void Free();
 

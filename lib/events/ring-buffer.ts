@@ -1,7 +1,7 @@
 import type { NativeRingBufferHandle } from '../../typings/native';
 import { native } from '../binding';
 import { bpfError } from '../errors';
-import type { BpfMap } from '../map/map';
+import { type BpfMap, mapInternals } from '../map/map';
 import type { Closable, ObjectContext } from '../resource';
 
 export interface RingBufferOptions<T> {
@@ -66,15 +66,16 @@ export class RingBuffer<T = RingBufferRecord> implements AsyncIterable<T>, Dispo
       throw new TypeError(`highWaterMark must be a positive integer, got ${this.#highWaterMark}`);
     }
     options.signal?.throwIfAborted();
-    for (const map of list) map.owner.assertLoaded('ringBuffer');
+    const parts = list.map((m) => mapInternals(m));
+    for (const { owner } of parts) owner.assertLoaded('ringBuffer');
     this.#names = list.map((m) => m.name);
     this.#decode = options.decode ?? ((data: Buffer, map: string) => ({ map, data }) as T);
     this.#handle = new native.RingBufferHandle(
-      list.map((m) => m.handle),
+      parts.map((p) => p.handle),
       (error, slab, meta) => this.#onBatch(error, slab, meta),
       batchSize,
     );
-    this.#owners = [...new Set(list.map((m) => m.owner))];
+    this.#owners = [...new Set(parts.map((p) => p.owner))];
     for (const owner of this.#owners) owner.trackReader(this);
     this.#signal = options.signal;
     this.#onAbort = () => this.#fail(this.#signal?.reason ?? new Error('aborted'));
@@ -100,25 +101,29 @@ export class RingBuffer<T = RingBufferRecord> implements AsyncIterable<T>, Dispo
       this.#fail(error ?? new Error('ring buffer poll failed'));
       return;
     }
-    const count = meta.length / 3;
     this.#stats.batches++;
-    for (let i = 0; i < count; i++) {
-      const offset = meta[3 * i];
-      const size = meta[3 * i + 1];
-      let value: T;
-      try {
-        value = this.#decode(slab.subarray(offset, offset + size), this.#names[meta[3 * i + 2]]);
-      } catch (e) {
-        this.#fail(e);
-        return;
-      }
-      this.#stats.records++;
-      this.#stats.bytes += size;
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve({ value, done: false });
-      else this.#queue.push(value);
+    try {
+      this.#each(slab, meta, (value) => {
+        const waiter = this.#waiters.shift();
+        if (waiter) waiter.resolve({ value, done: false });
+        else this.#queue.push(value);
+      });
+    } catch (e) {
+      this.#fail(e);
+      return;
     }
     if (this.queued >= this.#highWaterMark) this.#pause();
+  }
+
+  /** Decodes each record of a batch, in order, and counts it. */
+  #each(slab: Buffer, meta: Uint32Array, sink: (value: T) => void): void {
+    for (let i = 0; i < meta.length; i += 3) {
+      const offset = meta[i];
+      const size = meta[i + 1];
+      sink(this.#decode(slab.subarray(offset, offset + size), this.#names[meta[i + 2]]));
+      this.#stats.records++;
+      this.#stats.bytes += size;
+    }
   }
 
   #resume(): void {
@@ -213,11 +218,7 @@ export class RingBuffer<T = RingBufferRecord> implements AsyncIterable<T>, Dispo
     if (this.#closed) throw bpfError('ringBuffer.drain', 'EBADF', 'the reader is closed');
     const [slab, meta] = this.#handle.consume(max);
     const out: T[] = [];
-    for (let i = 0; i < meta.length / 3; i++) {
-      const offset = meta[3 * i];
-      out.push(this.#decode(slab.subarray(offset, offset + meta[3 * i + 1]), this.#names[meta[3 * i + 2]]));
-    }
-    this.#stats.records += out.length;
+    this.#each(slab, meta, (value) => out.push(value));
     return out;
   }
 }

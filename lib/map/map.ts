@@ -8,6 +8,15 @@ export type UpdateFlag = 'any' | 'noexist' | 'exist' | number;
 
 const UPDATE_FLAGS: Record<string, number> = { any: 0, noexist: 1, exist: 2 };
 
+const internals = new WeakMap<BpfMap, { handle: NativeMapHandle; owner: ObjectContext }>();
+
+/** @internal A map's native handle and owner, for readers; not exported from the package. */
+export function mapInternals(map: BpfMap): { handle: NativeMapHandle; owner: ObjectContext } {
+  const found = internals.get(map);
+  if (!found) throw new TypeError('expected a BpfMap of a BpfObject');
+  return found;
+}
+
 /**
  * One map of a BpfObject, at the byte level: keys and values are Buffers (numbers and
  * bigints are accepted for 4- and 8-byte keys and values). It follows JS Map: get, set,
@@ -24,16 +33,7 @@ export class BpfMap implements Iterable<[Buffer, Buffer]> {
     this.#handle = handle;
     this.#owner = owner;
     this.name = handle.name;
-  }
-
-  /** @internal The native handle, for readers over several maps. */
-  get handle(): NativeMapHandle {
-    return this.#handle;
-  }
-
-  /** @internal */
-  get owner(): ObjectContext {
-    return this.#owner;
+    internals.set(this, { handle, owner });
   }
 
   /** libbpf's name of the map type, e.g. "hash", "array", "ringbuf", "percpu_array". */

@@ -5,6 +5,8 @@
 
 #include <napi.h>
 
+#include <cerrno>
+
 #include <string>
 
 namespace ebpf {
@@ -29,14 +31,15 @@ Napi::Error MakeBpfError(Napi::Env env, const ErrorDetails& details);
 int Check(Napi::Env env, int ret, const std::string& operation,
           const std::string& detail = std::string(), const LogCapture* log = nullptr);
 
-// libbpf convention for pointers: NULL with errno set.
-template <typename T>
-T* CheckPtr(Napi::Env env, T* ptr, const std::string& operation,
-            const std::string& detail = std::string(), const LogCapture* log = nullptr) {
-  if (ptr == nullptr) {
-    int err = errno != 0 ? errno : EINVAL;
-    ThrowBpfError(env, operation, err, detail, log);
-  }
+// libbpf convention for pointers: NULL with errno set. `call` runs after every argument
+// (and any allocation they need) is ready, and errno is read straight after it.
+template <typename F>
+auto CheckPtr(Napi::Env env, F call, const std::string& operation,
+              const std::string& detail = std::string(), const LogCapture* log = nullptr) {
+  errno = 0;
+  auto* ptr = call();
+  int err = errno;
+  if (ptr == nullptr) ThrowBpfError(env, operation, err != 0 ? err : EINVAL, detail, log);
   return ptr;
 }
 

@@ -13,13 +13,25 @@ namespace {
 
 thread_local LogCapture* current_capture = nullptr;
 
-int PrintToCapture(enum libbpf_print_level level, const char* format, va_list args) {
+void Print(enum libbpf_print_level level, const char* format, va_list args);
+
+// Called by libbpf (C): nothing may throw through it.
+int PrintToCapture(enum libbpf_print_level level, const char* format, va_list args) noexcept {
+  try {
+    Print(level, format, args);
+  } catch (...) {
+    // Out of memory while formatting a log line: the line is dropped.
+  }
+  return 0;
+}
+
+void Print(enum libbpf_print_level level, const char* format, va_list args) {
   va_list copy;
   va_copy(copy, args);
   char small[512];
   int n = vsnprintf(small, sizeof(small), format, copy);
   va_end(copy);
-  if (n < 0) return 0;
+  if (n < 0) return;
   std::string message;
   if (static_cast<size_t>(n) < sizeof(small)) {
     message.assign(small, static_cast<size_t>(n));
@@ -35,7 +47,6 @@ int PrintToCapture(enum libbpf_print_level level, const char* format, va_list ar
   if (debug && (level != LIBBPF_DEBUG || std::getenv("EBPF_DEBUG")[0] == '2')) {
     fwrite(message.data(), 1, message.size(), stderr);
   }
-  return 0;
 }
 
 }  // namespace

@@ -1,0 +1,92 @@
+// Test helpers: fixture paths, triggering syscalls the fixtures trace, fd counting.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const BPF_DIR = path.join(ROOT, 'build-bpf');
+
+/** A compiled fixture or example object: build-bpf/<name>.bpf.o. */
+export function fixture(name: string): string {
+  const file = path.join(BPF_DIR, `${name}.bpf.o`);
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run npm run build:bpf`);
+  return file;
+}
+
+/** Calls getpriority() n times from this process (os.getPriority() is a direct syscall). */
+export function getpriority(n: number): void {
+  for (let i = 0; i < n; i++) os.getPriority(0);
+}
+
+/** Calls getuid() n times from this process. */
+export function getuid(n: number): void {
+  for (let i = 0; i < n; i++) process.getuid?.();
+}
+
+/** Open file descriptors of this process. */
+export function fdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+/** BPF programs, maps, links and perf events this process holds open, by fd kind. */
+export function bpfFdKinds(): { progs: number; maps: number; links: number; perf: number } {
+  const out = { progs: 0, maps: 0, links: 0, perf: 0 };
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target === 'anon_inode:bpf-prog') out.progs++;
+    else if (target === 'anon_inode:bpf-map') out.maps++;
+    else if (target === 'anon_inode:bpf_link') out.links++;
+    else if (target === 'anon_inode:[perf_event]') out.perf++;
+  }
+  return out;
+}
+
+/** Runs a JS file with node (the same EBPF_NATIVE build), resolving with its output and exit code. */
+export function runNode(
+  script: string,
+  args: string[] = [],
+  options: { nodeArgs?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv; wrapper?: string[] } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const argv = [...(options.nodeArgs ?? []), script, ...args];
+    const [cmd, ...cmdArgs] = options.wrapper ? [...options.wrapper, process.execPath, ...argv] : [process.execPath, ...argv];
+    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The compiled library (dist/), for scripts run in child processes. */
+export const DIST_INDEX = path.join(ROOT, 'dist', 'lib', 'index.js');
+
+/** Whether a command exists on PATH. */
+export function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a throwaway script for a child process and returns its path. */
+export function writeScript(name: string, source: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-test-'));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, source);
+  return file;
+}
