@@ -88,23 +88,32 @@ export function missingCapabilities(needed: readonly string[]): string[] {
   });
 }
 
-function capabilitiesFor(operation: string): string[] {
-  if (operation.startsWith('attach')) return ['CAP_BPF', 'CAP_PERFMON'];
-  if (operation === 'load') return ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'];
-  return ['CAP_BPF'];
+// Program types (libbpf's names) whose loading needs more than CAP_BPF.
+const TRACING_TYPES = new Set(['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall']);
+const NETWORKING_TYPES = new Set(['xdp', 'sched_cls', 'sched_act', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sk_skb', 'sk_msg', 'sk_lookup', 'sk_reuseport', 'flow_dissector', 'netfilter']);
+
+/** The capabilities loading programs of these types needs (CAP_SYS_ADMIN stands for all). */
+export function capabilitiesToLoad(programTypes: Iterable<string>): string[] {
+  const needed = new Set(['CAP_BPF']);
+  for (const type of programTypes) {
+    if (TRACING_TYPES.has(type)) needed.add('CAP_PERFMON');
+    if (NETWORKING_TYPES.has(type)) needed.add('CAP_NET_ADMIN');
+  }
+  return [...needed];
 }
 
-function permissionHint(operation: string): string {
-  const needed = capabilitiesFor(operation);
+function permissionHint(operation: string, needed: readonly string[]): string {
   const missing = missingCapabilities(needed);
-  const why =
-    operation === 'load'
-      ? 'loading programs and creating maps needs CAP_BPF, tracing programs also CAP_PERFMON, networking programs CAP_NET_ADMIN (or CAP_SYS_ADMIN on any of them)'
-      : operation.startsWith('attach')
-        ? 'attaching tracing programs needs CAP_PERFMON and CAP_BPF (or CAP_SYS_ADMIN)'
-        : 'BPF syscalls need CAP_BPF (or CAP_SYS_ADMIN)';
+  const what = operation === 'load' ? 'loading this object' : operation.startsWith('attach') ? 'attaching tracing programs' : 'this';
+  const why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
   if (missing.length > 0) return `missing ${missing.join(', ')}: ${why}`;
   return `${why}; this process has them, so a kernel policy refused it (lockdown, an LSM, or kernel.unprivileged_bpf_disabled)`;
+}
+
+function tracefsPermissionHint(info: NativeErrorInfo): string | undefined {
+  const denied = /failed to open '(\/sys\/kernel\/(?:debug\/)?tracing\/[^']*)': Permission denied/.exec(info.libbpf);
+  if (!denied) return undefined;
+  return `cannot read ${denied[1]}: tracefs is readable by root only unless mounted with a group (mount -o remount,gid=GID /sys/kernel/tracing)`;
 }
 
 export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -124,13 +133,27 @@ function tracepointHint(info: NativeErrorInfo): string | undefined {
   return undefined;
 }
 
+const nativeInfo = new WeakMap<BpfError, NativeErrorInfo>();
+
+/** The same error, its permission hint computed for the capabilities the operation needs. */
+export function withCapabilities(error: unknown, needed: readonly string[]): unknown {
+  const info = error instanceof BpfError ? nativeInfo.get(error) : undefined;
+  return info ? errorFromNative(info, needed) : error;
+}
+
 /** Builds the error for a native failure: the native layer calls this (see binding.ts). */
-export function errorFromNative(info: NativeErrorInfo): BpfError {
+export function errorFromNative(info: NativeErrorInfo, needed?: readonly string[]): BpfError {
+  const error = buildError(info, needed ?? (info.operation.startsWith('attach') ? ['CAP_BPF', 'CAP_PERFMON'] : ['CAP_BPF']));
+  nativeInfo.set(error, info);
+  return error;
+}
+
+function buildError(info: NativeErrorInfo, needed: readonly string[]): BpfError {
   const code = info.code || errnoNames.get(info.errno) || `E${info.errno}`;
   let message = `${info.operation}: ${info.description}`;
   if (info.detail) message += ` (${info.detail})`;
-  if (info.errno === osConstants.errno.EPERM || info.errno === osConstants.errno.EACCES) {
-    if (!info.verifierLog) message += `: ${permissionHint(info.operation)}`;
+  if ((info.errno === osConstants.errno.EPERM || info.errno === osConstants.errno.EACCES) && !info.verifierLog) {
+    message += `: ${tracefsPermissionHint(info) ?? permissionHint(info.operation, needed)}`;
   }
   const hint = tracepointHint(info);
   if (hint) message += `: ${hint}`;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { NativeObjectHandle } from '../typings/native';
 import { native } from './binding';
-import { bpfError } from './errors';
+import { bpfError, capabilitiesToLoad, withCapabilities } from './errors';
 import { Link, LinkGroup } from './link';
 import { BpfMap } from './map/map';
 import { Program } from './program';
@@ -124,10 +124,13 @@ export class BpfObject implements Disposable {
   async load(): Promise<void> {
     this.#assertUsable('load');
     if (this.#handle.loaded) throw bpfError('load', 'EALREADY', `object '${this.name}' is already loaded`);
+    const types = [...this.#programs.values()].filter((p) => p.autoload).map((p) => p.type);
     const pending = this.#handle.load();
     this.#loading = true;
     try {
       await pending;
+    } catch (e) {
+      throw withCapabilities(e, capabilitiesToLoad(types));
     } finally {
       this.#loading = false;
     }

@@ -58,7 +58,10 @@ RingBufferHandle::RingBufferHandle(const Napi::CallbackInfo& info)
   }
   Tag(env, info.This(), Kind::RingBuffer);
   maps_ = Napi::Persistent(maps);
-  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  // Held strongly only while polling: an idle reader dropped by JavaScript must not keep its
+  // callback (and through it the whole object graph) alive. The TypeScript layer keeps the
+  // function alive as long as the reader.
+  callback_ = Napi::Weak(info[1].As<Napi::Function>());
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "ebpf:RingBuffer", Value());
 }
 
@@ -91,63 +94,79 @@ uint32_t RingBufferHandle::GetBatchSize(Napi::Env env, const Napi::Value& value)
   return n;
 }
 
-Napi::Value RingBufferHandle::TakeBatch(Napi::Env env) {
-  Napi::Buffer<uint8_t> slab = Napi::Buffer<uint8_t>::Copy(env, slab_.data(), slab_.size());
-  Napi::Uint32Array meta = Napi::Uint32Array::New(env, meta_.size());
-  if (!meta_.empty()) std::memcpy(meta.Data(), meta_.data(), meta_.size() * sizeof(uint32_t));
+// Moves the batch being filled into a Buffer (the records) and a Uint32Array (offset,
+// size, map index per record). Plain Node-API: false, and no exception, when JavaScript
+// cannot run. The batch is emptied either way (its records left the kernel ring).
+bool RingBufferHandle::TakeBatch(napi_env env, napi_value* slab, napi_value* meta) noexcept {
+  void* data = nullptr;
+  napi_value array_buffer;
+  size_t meta_bytes = meta_.size() * sizeof(uint32_t);
+  bool ok = napi_create_buffer_copy(env, slab_.size(), slab_.data(), nullptr, slab) == napi_ok &&
+            napi_create_arraybuffer(env, meta_bytes, &data, &array_buffer) == napi_ok;
+  if (ok && meta_bytes != 0) std::memcpy(data, meta_.data(), meta_bytes);
+  ok = ok && napi_create_typedarray(env, napi_uint32_array, meta_.size(), array_buffer, 0, meta) == napi_ok;
   slab_.clear();
   meta_.clear();
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, slab);
-  out.Set(1u, meta);
-  return out;
+  return ok;
 }
 
-// libuv callback (C): nothing may throw through it.
+// libuv callback (C): nothing may throw through it, and JavaScript may be unable to run
+// (a worker_thread being terminated), so only plain Node-API calls, each checked.
 void RingBufferHandle::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   Poller* poller = reinterpret_cast<Poller*>(handle);
   if (poller->owner == nullptr) return;
   RingBufferHandle* self = poller->owner;
-  Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  try {
-    self->Drain(env, status);
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());
-  } catch (const std::exception& e) {
-    napi_fatal_exception(env, Napi::Error::New(env, std::string("ring buffer: ") + e.what()).Value());
-  } catch (...) {
-    napi_fatal_exception(env, Napi::Error::New(env, "ring buffer: unknown failure").Value());
+  napi_env env = self->Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (!self->Drain(env, status) && self->polling_) {
+    // JavaScript cannot run any more: stop polling; the cleanup hook frees the rest.
+    uv_poll_stop(&poller->handle);
   }
+  napi_close_handle_scope(env, scope);
 }
 
-void RingBufferHandle::Drain(Napi::Env env, int status) {
-  if (status < 0) {
-    Deliver(env, Failure(env, "ringBuffer.poll", -status));
-    return;
-  }
-  if (rb_ == nullptr) return;
+bool RingBufferHandle::Drain(napi_env env, int status) noexcept {
+  if (status < 0) return DeliverError(env, "ringBuffer.poll", -status);
+  if (rb_ == nullptr) return true;
   int n = ring_buffer__consume_n(rb_, batch_size_);
   // Records consumed before a failure are already gone from the kernel ring: deliver them.
-  if (!meta_.empty()) Deliver(env, env.Null());
-  if (n < 0) Deliver(env, Failure(env, "ringBuffer.consume", -n));
+  if (!meta_.empty()) {
+    napi_value args[3];
+    if (napi_get_null(env, &args[0]) != napi_ok || !TakeBatch(env, &args[1], &args[2])) return false;
+    if (!Call(env, 3, args)) return false;
+  }
+  if (n < 0) return DeliverError(env, "ringBuffer.consume", -n);
+  return true;
 }
 
-Napi::Value RingBufferHandle::Failure(Napi::Env env, const char* operation, int err) {
+bool RingBufferHandle::DeliverError(napi_env env, const char* operation, int err) noexcept {
   ErrorDetails d;
   d.operation = operation;
   d.err = err;
-  return MakeBpfError(env, d).Value();
+  napi_value error = BpfErrorValue(env, d);
+  return error != nullptr && Call(env, 1, &error);
 }
 
-void RingBufferHandle::Deliver(Napi::Env env, const Napi::Value& error) {
-  if (callback_.IsEmpty()) return;  // closed by an earlier delivery
-  if (error.IsNull()) {
-    Napi::Array batch = TakeBatch(env).As<Napi::Array>();
-    callback_.MakeCallback(Value(), {error, batch.Get(0u), batch.Get(1u)}, *async_context_);
-  } else {
-    callback_.MakeCallback(Value(), {error}, *async_context_);
+// Calls onBatch. False when JavaScript cannot run; an exception thrown by the callback
+// itself is reported as uncaught.
+bool RingBufferHandle::Call(napi_env env, size_t argc, napi_value* argv) noexcept {
+  if (callback_.IsEmpty()) return true;  // closed by an earlier delivery
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, callback_, &fn) != napi_ok || napi_get_global(env, &recv) != napi_ok) {
+    return false;
   }
+  if (fn == nullptr) return true;  // collected: nobody is listening
+  napi_status status = napi_make_callback(env, *async_context_, recv, fn, argc, argv, &result);
+  if (status == napi_ok) return true;
+  bool pending = false;
+  napi_value exception;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+    napi_fatal_exception(env, exception);
+    return true;
+  }
+  return false;
 }
 
 // start(): begin polling the rings on the loop (idempotent).
@@ -174,6 +193,7 @@ Napi::Value RingBufferHandle::Start(const Napi::CallbackInfo& info) {
   if (err < 0) ThrowBpfError(env, "ringBuffer.start", -err, "uv_poll_start");
   polling_ = true;
   Ref();  // alive while polling, even if JavaScript drops it
+  callback_.Ref();
   return env.Undefined();
 }
 
@@ -183,6 +203,7 @@ Napi::Value RingBufferHandle::Stop(const Napi::CallbackInfo& info) {
     uv_poll_stop(&poller_->handle);
     polling_ = false;
     Unref();
+    callback_.Unref();
   }
   return info.Env().Undefined();
 }
@@ -194,7 +215,13 @@ Napi::Value RingBufferHandle::Consume(const Napi::CallbackInfo& info) {
   uint32_t max = info[0].IsUndefined() ? batch_size_ : GetBatchSize(env, info[0]);
   int n = ring_buffer__consume_n(rb_, max);
   if (n < 0 && meta_.empty()) Check(env, n, "ringBuffer.consume");
-  return TakeBatch(env);  // records consumed before a failure are returned, not lost
+  // Records consumed before a failure are returned, not lost.
+  napi_value slab, meta;
+  if (!TakeBatch(env, &slab, &meta)) throw Napi::Error::New(env, "ringBuffer.consume: out of memory");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Value(env, slab));
+  out.Set(1u, Napi::Value(env, meta));
+  return out;
 }
 
 void RingBufferHandle::OnEnvCleanup(napi_async_cleanup_hook_handle /*handle*/, void* arg) {

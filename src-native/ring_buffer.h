@@ -41,12 +41,14 @@ class RingBufferHandle : public Napi::ObjectWrap<RingBufferHandle> {
 
   static int OnSample(void* ctx, void* data, size_t size) noexcept;
   static uint32_t GetBatchSize(Napi::Env env, const Napi::Value& value);
-  static Napi::Value Failure(Napi::Env env, const char* operation, int err);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   static void OnPollerClosed(uv_handle_t* handle);
 
-  void Drain(Napi::Env env, int status);
+  bool Drain(napi_env env, int status) noexcept;
+  bool DeliverError(napi_env env, const char* operation, int err) noexcept;
+  bool Call(napi_env env, size_t argc, napi_value* argv) noexcept;
+  bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta) noexcept;
   void ClosePoller();
   void Free();
 
@@ -56,8 +58,6 @@ class RingBufferHandle : public Napi::ObjectWrap<RingBufferHandle> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
 
-  void Deliver(Napi::Env env, const Napi::Value& error);
-  Napi::Value TakeBatch(Napi::Env env);
 
   ring_buffer* rb_ = nullptr;
   std::vector<std::unique_ptr<Source>> sources_;

@@ -1,4 +1,4 @@
-import type { NativeRingBufferHandle } from '../../typings/native';
+import type { NativeBatchCallback, NativeRingBufferHandle } from '../../typings/native';
 import { native } from '../binding';
 import { bpfError } from '../errors';
 import { type BpfMap, mapInternals } from '../map/map';
@@ -42,6 +42,7 @@ type Waiter<T> = { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown)
  */
 export class RingBuffer<T = RingBufferRecord> implements AsyncIterable<T>, Disposable, Closable {
   readonly #handle: NativeRingBufferHandle;
+  readonly #callback: NativeBatchCallback;
   readonly #names: string[];
   readonly #owners: ObjectContext[];
   readonly #decode: (data: Buffer, map: string) => T;
@@ -70,9 +71,11 @@ export class RingBuffer<T = RingBufferRecord> implements AsyncIterable<T>, Dispo
     for (const { owner } of parts) owner.assertLoaded('ringBuffer');
     this.#names = list.map((m) => m.name);
     this.#decode = options.decode ?? ((data: Buffer, map: string) => ({ map, data }) as T);
+    // The native side holds this callback weakly while idle: keep it alive with the reader.
+    this.#callback = (error, slab, meta) => this.#onBatch(error, slab, meta);
     this.#handle = new native.RingBufferHandle(
       parts.map((p) => p.handle),
-      (error, slab, meta) => this.#onBatch(error, slab, meta),
+      this.#callback,
       batchSize,
     );
     this.#owners = [...new Set(parts.map((p) => p.owner))];

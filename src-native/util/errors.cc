@@ -73,6 +73,35 @@ Napi::Error MakeBpfError(Napi::Env env, const ErrorDetails& d) {
   return error;
 }
 
+napi_value BpfErrorValue(napi_env env, const ErrorDetails& d) noexcept {
+  try {
+    napi_value info, value;
+    if (napi_create_object(env, &info) != napi_ok) return nullptr;
+    auto set_string = [&](const char* key, const std::string& s) {
+      return napi_create_string_utf8(env, s.data(), s.size(), &value) == napi_ok &&
+             napi_set_named_property(env, info, key, value) == napi_ok;
+    };
+    bool ok = set_string("operation", d.operation) && set_string("code", ErrnoName(d.err)) &&
+              set_string("description", Describe(d.err)) && set_string("detail", d.detail) &&
+              set_string("libbpf", d.libbpf) && napi_create_int32(env, d.err, &value) == napi_ok &&
+              napi_set_named_property(env, info, "errno", value) == napi_ok;
+    if (!ok) return nullptr;
+    void* data = nullptr;
+    if (napi_get_instance_data(env, &data) != napi_ok || data == nullptr) return nullptr;
+    Addon* addon = static_cast<Addon*>(data);
+    if (addon->error_factory.IsEmpty()) return nullptr;
+    napi_value factory, undefined, error;
+    if (napi_get_reference_value(env, addon->error_factory, &factory) != napi_ok ||
+        napi_get_undefined(env, &undefined) != napi_ok ||
+        napi_call_function(env, undefined, factory, 1, &info, &error) != napi_ok) {
+      return nullptr;
+    }
+    return error;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 void ThrowBpfError(Napi::Env env, const std::string& operation, int err,
                    const std::string& detail, const LogCapture* log) {
   ErrorDetails d;

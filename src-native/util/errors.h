@@ -23,6 +23,10 @@ struct ErrorDetails {
 
 Napi::Error MakeBpfError(Napi::Env env, const ErrorDetails& details);
 
+// The same error built with plain Node-API calls, for libuv callbacks: nullptr (and no C++
+// exception) when JavaScript cannot run, e.g. while a worker_thread is being terminated.
+napi_value BpfErrorValue(napi_env env, const ErrorDetails& details) noexcept;
+
 [[noreturn]] void ThrowBpfError(Napi::Env env, const std::string& operation, int err,
                                 const std::string& detail = std::string(),
                                 const LogCapture* log = nullptr);

@@ -70,7 +70,16 @@ std::string ExtractVerifierLog(const std::string& log) {
   return log.substr(b, e == std::string::npos ? std::string::npos : e - b);
 }
 
-std::string TailLines(const std::string& log, size_t lines) {
+std::string TailLines(const std::string& full, size_t lines) {
+  // Without the verifier's own log (reported apart): libbpf's lines around it matter here.
+  std::string log = full;
+  static const std::string begin = "-- BEGIN PROG LOAD LOG --";
+  static const std::string end = "-- END PROG LOAD LOG --";
+  size_t b = log.find(begin);
+  if (b != std::string::npos) {
+    size_t e = log.find(end, b);
+    log.erase(b, e == std::string::npos ? std::string::npos : e + end.size() - b);
+  }
   std::vector<std::string> all;
   size_t start = 0;
   while (start < log.size()) {

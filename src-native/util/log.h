@@ -31,7 +31,8 @@ class LogCapture {
 // or an empty string when the log holds none.
 std::string ExtractVerifierLog(const std::string& log);
 
-// The last `lines` lines of a log, without libbpf's "libbpf: " prefixes.
+// The last `lines` lines of a log, without libbpf's "libbpf: " prefixes and without the
+// verifier log section.
 std::string TailLines(const std::string& log, size_t lines);
 
 }  // namespace ebpf

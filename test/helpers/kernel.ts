@@ -83,10 +83,18 @@ export function hasCommand(name: string): boolean {
   }
 }
 
-/** Writes a throwaway script for a child process and returns its path. */
+const scriptDirs: string[] = [];
+
+/** Writes a throwaway script for a child process and returns its path (removed after the file's tests). */
 export function writeScript(name: string, source: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-test-'));
+  fs.chmodSync(dir, 0o755); // readable by the unprivileged users some tests run as
+  scriptDirs.push(dir);
   const file = path.join(dir, name);
   fs.writeFileSync(file, source);
   return file;
 }
+
+afterAll(() => {
+  for (const dir of scriptDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
