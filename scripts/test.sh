@@ -13,7 +13,7 @@ for build in build/Release/ebpf.node build-cmake/Release/ebpf.node; do
   result="$(mktemp)"
   EBPF_NATIVE="$build" npx --no-install jest --json --outputFile="$result" "$@" || status=1
   read -r p f s < <(node -e '
-    const r = require(process.argv[1]);
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites, r.numPendingTests + r.numTodoTests);
   ' "$result" 2>/dev/null || echo "0 1 0")
   rm -f "$result"
