@@ -39,25 +39,12 @@ Napi::Function MapHandle::Init(Napi::Env env) {
 }
 
 Napi::Object MapHandle::New(Napi::Env env, Napi::Value owner, bpf_map* map) {
-  return Addon::Get(env)->map_ctor.New({owner, Napi::External<bpf_map>::New(env, map)});
+  return Create(Addon::Get(env)->map_ctor, owner, map);
 }
 
-// Only constructed by ObjectHandle::Maps: (owner ObjectHandle, External<bpf_map>).
-MapHandle::MapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MapHandle>(info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
-    ThrowTypeError(env, "MapHandle is created by its object");
-  }
-  object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
-  owner_ = Napi::Persistent(info[0].As<Napi::Object>());
-  map_ = info[1].As<Napi::External<bpf_map>>().Data();
-  name_ = bpf_map__name(map_);
-  Tag(env, info.This(), Kind::Map);
-}
-
-bpf_map* MapHandle::Require(Napi::Env env, const std::string& operation) {
-  object_->Require(env, operation);
-  return map_;
+// Only constructed by ObjectHandle::Maps.
+MapHandle::MapHandle(const Napi::CallbackInfo& info) : OwnedHandle(info, "MapHandle", Kind::Map) {
+  name_ = bpf_map__name(raw_);
 }
 
 int MapHandle::RequireFd(Napi::Env env, const std::string& operation) {
@@ -120,9 +107,9 @@ Napi::Value MapHandle::GetPerCpu(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.lookup");
-  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
+  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_), "key");
   uint64_t flags = info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
-  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env, map_));
+  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env, raw_));
   int err = bpf_map_lookup_elem_flags(fd, key.data, value.Data(), flags);
   if (err == -ENOENT) return env.Undefined();
   Check(env, err, "map.lookup", "map '" + name_ + "'");
@@ -133,8 +120,8 @@ Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.update");
-  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
-  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env, map_), "value");
+  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_), "key");
+  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env, raw_), "value");
   uint64_t flags = info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
   Check(env, bpf_map_update_elem(fd, key.data, value.data, flags), "map.update", "map '" + name_ + "'");
   return env.Undefined();
@@ -144,7 +131,7 @@ Napi::Value MapHandle::Update(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Delete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.delete");
-  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(map_), "key");
+  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_), "key");
   int err = bpf_map_delete_elem(fd, key.data);
   if (err == -ENOENT) return Napi::Boolean::New(env, false);
   Check(env, err, "map.delete", "map '" + name_ + "'");
@@ -155,7 +142,7 @@ Napi::Value MapHandle::Delete(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::NextKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.nextKey");
-  size_t key_size = bpf_map__key_size(map_);
+  size_t key_size = bpf_map__key_size(raw_);
   const void* current = nullptr;
   if (!info[0].IsNull() && !info[0].IsUndefined()) {
     current = GetBytesOfSize(env, info[0], key_size, "key").data;

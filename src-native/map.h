@@ -7,19 +7,18 @@
 
 #include <string>
 
+#include "util/owned_handle.h"
+
 namespace ebpf {
 
-class ObjectHandle;
-
-class MapHandle : public Napi::ObjectWrap<MapHandle> {
+class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
  public:
   static Napi::Function Init(Napi::Env env);
   static Napi::Object New(Napi::Env env, Napi::Value owner, bpf_map* map);
   explicit MapHandle(const Napi::CallbackInfo& info);
 
-  // The map, or a BpfError when its object is closed or busy.
-  bpf_map* Require(Napi::Env env, const std::string& operation);
-  // Same, and the map must exist in the kernel (the object is loaded).
+  using OwnedHandle::Require;
+  // The map, and the map must exist in the kernel (the object is loaded).
   int RequireFd(Napi::Env env, const std::string& operation);
   const std::string& name() const { return name_; }
 
@@ -40,9 +39,6 @@ class MapHandle : public Napi::ObjectWrap<MapHandle> {
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
 
-  Napi::ObjectReference owner_;
-  ObjectHandle* object_ = nullptr;
-  bpf_map* map_ = nullptr;
   std::string name_;
 };
 

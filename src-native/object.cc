@@ -84,28 +84,33 @@ bpf_object* ObjectHandle::Require(Napi::Env env, const std::string& operation) {
   return obj_;
 }
 
+namespace {
+
+// One handle per part (program or map) of the object, in ELF order.
+template <typename Next, typename Make>
+Napi::Array ListParts(Napi::Env env, Next next, Make make) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (auto* part = next(nullptr); part != nullptr; part = next(part)) out.Set(i++, make(part));
+  return out;
+}
+
+}  // namespace
+
 Napi::Value ObjectHandle::Programs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_object* obj = Require(env, "programs");
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, obj) {
-    out.Set(i++, ProgramHandle::New(env, Value(), prog));
-  }
-  return out;
+  return ListParts(
+      env, [obj](bpf_program* p) { return bpf_object__next_program(obj, p); },
+      [&](bpf_program* p) { return ProgramHandle::New(env, Value(), p); });
 }
 
 Napi::Value ObjectHandle::Maps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_object* obj = Require(env, "maps");
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  bpf_map* map;
-  bpf_object__for_each_map(map, obj) {
-    out.Set(i++, MapHandle::New(env, Value(), map));
-  }
-  return out;
+  return ListParts(
+      env, [obj](bpf_map* m) { return bpf_object__next_map(obj, m); },
+      [&](bpf_map* m) { return MapHandle::New(env, Value(), m); });
 }
 
 class LoadWorker : public Napi::AsyncWorker {

@@ -27,25 +27,12 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
 }
 
 Napi::Object ProgramHandle::New(Napi::Env env, Napi::Value owner, bpf_program* prog) {
-  return Addon::Get(env)->program_ctor.New({owner, Napi::External<bpf_program>::New(env, prog)});
+  return Create(Addon::Get(env)->program_ctor, owner, prog);
 }
 
-// Only constructed by ObjectHandle::Programs: (owner ObjectHandle, External<bpf_program>).
-ProgramHandle::ProgramHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProgramHandle>(info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
-    ThrowTypeError(env, "ProgramHandle is created by its object");
-  }
-  object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
-  owner_ = Napi::Persistent(info[0].As<Napi::Object>());
-  prog_ = info[1].As<Napi::External<bpf_program>>().Data();
-  name_ = bpf_program__name(prog_);
-  Tag(env, info.This(), Kind::Program);
-}
-
-bpf_program* ProgramHandle::Require(Napi::Env env, const std::string& operation) {
-  object_->Require(env, operation);
-  return prog_;
+// Only constructed by ObjectHandle::Programs.
+ProgramHandle::ProgramHandle(const Napi::CallbackInfo& info) : OwnedHandle(info, "ProgramHandle", Kind::Program) {
+  name_ = bpf_program__name(raw_);
 }
 
 Napi::Value ProgramHandle::GetName(const Napi::CallbackInfo& info) {

@@ -7,18 +7,17 @@
 
 #include <string>
 
+#include "util/owned_handle.h"
+
 namespace ebpf {
 
-class ObjectHandle;
-
-class ProgramHandle : public Napi::ObjectWrap<ProgramHandle> {
+class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
  public:
   static Napi::Function Init(Napi::Env env);
   static Napi::Object New(Napi::Env env, Napi::Value owner, bpf_program* prog);
   explicit ProgramHandle(const Napi::CallbackInfo& info);
 
  private:
-  bpf_program* Require(Napi::Env env, const std::string& operation);
   template <typename F>
   Napi::Value AttachWith(Napi::Env env, const std::string& operation, const std::string& target,
                          F attach);
@@ -34,9 +33,6 @@ class ProgramHandle : public Napi::ObjectWrap<ProgramHandle> {
   Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
   Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info);
 
-  Napi::ObjectReference owner_;
-  ObjectHandle* object_ = nullptr;
-  bpf_program* prog_ = nullptr;
   std::string name_;
 };
 

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <bpf/libbpf_version.h>
+
 #include "map.h"
 #include "util/args.h"
 #include "util/errors.h"
@@ -10,6 +12,20 @@
 #include "util/type_tags.h"
 
 namespace ebpf {
+namespace {
+
+// At most `n` records (libbpf 1.5). A system libbpf older than 1.5 (source builds against
+// the distribution's libbpf) has no bounded drain: the batch is then the whole ring.
+int ConsumeUpTo(ring_buffer* rb, size_t n) {
+#if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 5)
+  return ring_buffer__consume_n(rb, n);
+#else
+  (void)n;
+  return ring_buffer__consume(rb);
+#endif
+}
+
+}  // namespace
 
 Napi::Function RingBufferHandle::Init(Napi::Env env) {
   return DefineClass(env, "RingBufferHandle", {
@@ -129,7 +145,7 @@ void RingBufferHandle::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
 bool RingBufferHandle::Drain(napi_env env, int status) noexcept {
   if (status < 0) return DeliverError(env, "ringBuffer.poll", -status);
   if (rb_ == nullptr) return true;
-  int n = ring_buffer__consume_n(rb_, batch_size_);
+  int n = ConsumeUpTo(rb_, batch_size_);
   // Records consumed before a failure are already gone from the kernel ring: deliver them.
   if (!meta_.empty()) {
     napi_value args[3];
@@ -213,7 +229,7 @@ Napi::Value RingBufferHandle::Consume(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (rb_ == nullptr) ThrowBpfError(env, "ringBuffer.consume", EBADF, "the reader is closed");
   uint32_t max = info[0].IsUndefined() ? batch_size_ : GetBatchSize(env, info[0]);
-  int n = ring_buffer__consume_n(rb_, max);
+  int n = ConsumeUpTo(rb_, max);
   if (n < 0 && meta_.empty()) Check(env, n, "ringBuffer.consume");
   // Records consumed before a failure are returned, not lost.
   napi_value slab, meta;
