@@ -1,8 +1,10 @@
 export { BpfObject, type OpenOptions } from './object';
-export { Program } from './program';
+export { Program, type TestRunResult } from './program';
 export { BpfMap, type UpdateFlag } from './map/map';
 export { type BytesInput } from './map/bytes';
 export { Link, LinkGroup } from './link';
 export { RingBuffer, type RingBufferOptions, type RingBufferRecord, type RingBufferStats } from './events/ring-buffer';
+export { PerfBuffer, type PerfBufferOptions, type PerfRecord, type PerfLost, type PerfBufferStats } from './events/perf-buffer';
+export { RecordBatch, type ReaderOptions } from './events/reader';
 export { BpfError, VerifierError } from './errors';
 export { libbpfVersion, vmlinuxHeader } from './system';

@@ -42,6 +42,10 @@ export class BpfObject implements Disposable {
       get loaded() {
         return self.loaded;
       },
+      get closed() {
+        return self.closed;
+      },
+      findMap: (name) => this.#maps.get(name),
       assertUsable: (operation) => this.#assertUsable(operation),
       assertLoaded: (operation) => {
         this.#assertUsable(operation);

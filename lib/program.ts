@@ -3,6 +3,15 @@ import { bpfError } from './errors';
 import { Link } from './link';
 import type { ObjectContext } from './resource';
 
+export interface TestRunResult {
+  /** The program's return value (e.g. XDP_PASS = 2). */
+  retval: number;
+  /** Mean duration of one run, in nanoseconds. */
+  duration: number;
+  /** The packet after the run (empty without `data`). */
+  data: Buffer;
+}
+
 /** One BPF program of a BpfObject. */
 export class Program {
   readonly #handle: NativeProgramHandle;
@@ -68,6 +77,19 @@ export class Program {
   /** Attaches a raw tracepoint program to the raw tracepoint `name` (e.g. "sys_enter"). */
   attachRawTracepoint(name: string): Link {
     return this.#link('attachRawTracepoint', () => this.#handle.attachRawTracepoint(name), `raw_tracepoint ${name}`);
+  }
+
+  /**
+   * Runs the program in the kernel without attaching it (BPF_PROG_TEST_RUN), on `data` as
+   * its packet (XDP, tc, socket filters) and/or `ctx` as its context, `repeat` times.
+   * Returns the last run's return value, the mean run time in ns, and the packet out.
+   * Synchronous: a large `repeat` blocks the event loop for that long.
+   */
+  testRun(options: { data?: Uint8Array; ctx?: Uint8Array; repeat?: number } = {}): TestRunResult {
+    this.#owner.assertLoaded('testRun');
+    const repeat = options.repeat ?? 1;
+    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0xffffffff) throw new TypeError(`repeat must be a positive integer, got ${repeat}`);
+    return this.#handle.testRun(options.data, repeat, options.ctx);
   }
 
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {

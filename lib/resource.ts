@@ -1,3 +1,5 @@
+import type { BpfMap } from './map/map';
+
 // What BpfObject, Program, BpfMap, Link and the readers share: the object that owns them
 // tracks what they opened, so closing it closes readers, then links, then itself.
 
@@ -9,6 +11,9 @@ export interface Closable {
 export interface ObjectContext {
   readonly name: string;
   readonly loaded: boolean;
+  readonly closed: boolean;
+  /** The object's map of that name, if it has one. */
+  findMap(name: string): BpfMap | undefined;
   /** Throws a BpfError when the object is closed or loading. */
   assertUsable(operation: string): void;
   /** Throws a BpfError unless the object is loaded (and usable). */

@@ -12,7 +12,9 @@
 #include "map.h"
 #include "object.h"
 #include "program.h"
+#include "perf_buffer.h"
 #include "ring_buffer.h"
+#include "fd_watcher.h"
 #include "util/args.h"
 #include "util/errors.h"
 #include "util/log.h"
@@ -31,6 +33,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("numPossibleCpus", &Addon::NumPossibleCpus),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
+      InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),
+      InstanceValue("FdWatcher", FdWatcher::Init(env)),
   });
   env.AddCleanupHook(Cleanup, this);
 }

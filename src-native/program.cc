@@ -1,6 +1,10 @@
 #include "program.h"
 
+#include <bpf/bpf.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include "addon.h"
 #include "link.h"
@@ -23,6 +27,7 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attach", &ProgramHandle::Attach),
       InstanceMethod("attachTracepoint", &ProgramHandle::AttachTracepoint),
       InstanceMethod("attachRawTracepoint", &ProgramHandle::AttachRawTracepoint),
+      InstanceMethod("testRun", &ProgramHandle::TestRun),
   });
 }
 
@@ -101,6 +106,40 @@ Napi::Value ProgramHandle::AttachRawTracepoint(const Napi::CallbackInfo& info) {
   std::string name = GetString(env, info[0], "raw tracepoint name");
   return AttachWith(env, "attachRawTracepoint", "raw tracepoint " + name,
                     [&](bpf_program* p) { return bpf_program__attach_raw_tracepoint(p, name.c_str()); });
+}
+
+// testRun(data, repeat, ctx?) -> { retval, duration, data }: BPF_PROG_TEST_RUN, synchronous.
+Napi::Value ProgramHandle::TestRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program* prog = Require(env, "testRun");
+  int fd = bpf_program__fd(prog);
+  if (fd < 0) ThrowBpfError(env, "testRun", EBADF, "program '" + name_ + "' is not loaded; await load() first");
+  Bytes data = info[0].IsUndefined() ? Bytes() : GetBytes(env, info[0], "data");
+  uint32_t repeat = info[1].IsUndefined() ? 1 : GetUint32(env, info[1], "repeat");
+  Bytes ctx = info[2].IsUndefined() ? Bytes() : GetBytes(env, info[2], "ctx");
+  // Room for programs that grow the packet (XDP may add up to a page of headroom).
+  std::vector<uint8_t> in(data.data, data.data + data.size);
+  std::vector<uint8_t> out(data.size + 4096);
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  if (!in.empty()) {
+    opts.data_in = in.data();
+    opts.data_size_in = static_cast<uint32_t>(in.size());
+    opts.data_out = out.data();
+    opts.data_size_out = static_cast<uint32_t>(out.size());
+  }
+  if (ctx.size != 0) {
+    opts.ctx_in = ctx.data;
+    opts.ctx_size_in = static_cast<uint32_t>(ctx.size);
+  }
+  opts.repeat = repeat;
+  Check(env, bpf_prog_test_run_opts(fd, &opts), "testRun", "program '" + name_ + "'");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("retval", Napi::Number::New(env, opts.retval));
+  result.Set("duration", Napi::Number::New(env, opts.duration));
+  size_t out_size = in.empty() ? 0 : std::min<size_t>(opts.data_size_out, out.size());
+  result.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), out_size));
+  return result;
 }
 
 }  // namespace ebpf

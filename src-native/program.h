@@ -32,6 +32,7 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
   Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info);
+  Napi::Value TestRun(const Napi::CallbackInfo& info);
 
   std::string name_;
 };

@@ -37,6 +37,7 @@ export interface NativeProgramHandle {
   attach(): NativeLinkHandle;
   attachTracepoint(category: string, name: string): NativeLinkHandle;
   attachRawTracepoint(name: string): NativeLinkHandle;
+  testRun(data: Uint8Array | undefined, repeat: number, ctx?: Uint8Array): { retval: number; duration: number; data: Buffer };
 }
 
 export interface NativeMapHandle {
@@ -61,14 +62,31 @@ export interface NativeLinkHandle {
   destroy(): void;
 }
 
-/** meta holds (offset, size, map index) triples, one per record of the slab. */
+/** meta holds (offset, size, source, kind) quads, one per record of the slab: source is
+ * the map index (ring buffers) or the CPU (perf buffers); kind 0 is a record, kind 1 a
+ * lost-samples notice whose size is the count. */
 export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array) => void;
 
-export interface NativeRingBufferHandle {
+export interface NativeReaderHandle {
   readonly closed: boolean;
   start(): void;
   stop(): void;
   consume(max?: number): [Buffer, Uint32Array];
+  close(): void;
+}
+
+export interface NativeRingBufferHandle extends NativeReaderHandle {
+  /** [bytes waiting, ring size] per map. */
+  fill(): [number, number][];
+}
+
+export interface NativePerfBufferHandle extends NativeReaderHandle {
+  readonly bufferCount: number;
+}
+
+export interface NativeFdWatcher {
+  start(): void;
+  stop(): void;
   close(): void;
 }
 
@@ -78,9 +96,13 @@ export interface NativeBinding {
   vmlinuxHeader(btfPath?: string): string;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
-  RingBufferHandle: new (
-    maps: NativeMapHandle[],
+  RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;
+  PerfBufferHandle: new (
+    map: NativeMapHandle,
     onBatch: NativeBatchCallback,
     batchSize: number,
-  ) => NativeRingBufferHandle;
+    pageCount: number,
+    wakeupEvents: number,
+  ) => NativePerfBufferHandle;
+  FdWatcher: new (fd: number, onReadable: (error: Error | null) => void) => NativeFdWatcher;
 }

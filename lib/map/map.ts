@@ -1,4 +1,5 @@
 import type { NativeMapHandle } from '../../typings/native';
+import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import type { ObjectContext } from '../resource';
 import { type BytesInput, fromBytes, toBytes } from './bytes';
@@ -182,6 +183,14 @@ export class BpfMap implements Iterable<[Buffer, Buffer]> {
   ringBuffer<T = Buffer>(options: RingBufferOptions<T> = {}): RingBuffer<T> {
     const decode = options.decode ?? ((data: Buffer) => data as unknown as T);
     return new RingBuffer<T>([this], { ...options, decode });
+  }
+
+  /**
+   * A reader of this perf event array map (BPF_MAP_TYPE_PERF_EVENT_ARRAY): `for await
+   * (const rec of map.perfBuffer())` yields `{ cpu, data }`, or what `options.decode` makes.
+   */
+  perfBuffer<T = PerfRecord>(options: PerfBufferOptions<T> = {}): PerfBuffer<T> {
+    return new PerfBuffer<T>(this, options);
   }
 
   toString(): string {

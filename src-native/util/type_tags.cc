@@ -11,6 +11,8 @@ const napi_type_tag& TagOf(Kind kind) {
       {0x65627066006d6170ULL, 0xc4a1f0573e9b2d16ULL},  // Map
       {0x65627066006c6e6bULL, 0x58d02e7ab1c4f963ULL},  // Link
       {0x6562706672696e67ULL, 0xa7f3196c0e5d4b2aULL},  // RingBuffer
+      {0x6562706670657266ULL, 0x3e81d5a20c7f6b94ULL},  // PerfBuffer
+      {0x6562706666647761ULL, 0xd2094b7ae3615fc8ULL},  // FdWatcher
   };
   return tags[static_cast<int>(kind)];
 }

@@ -6,7 +6,7 @@
 
 namespace ebpf {
 
-enum class Kind { Object, Program, Map, Link, RingBuffer };
+enum class Kind { Object, Program, Map, Link, RingBuffer, PerfBuffer, FdWatcher };
 
 void Tag(Napi::Env env, const Napi::Value& value, Kind kind);
 bool HasTag(Napi::Env env, const Napi::Value& value, Kind kind);
