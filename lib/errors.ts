@@ -141,6 +141,17 @@ export function withCapabilities(error: unknown, needed: readonly string[]): unk
   return info ? errorFromNative(info, needed) : error;
 }
 
+/** Whether this kernel can make kprobes (the kprobe PMU, or legacy kprobe_events in tracefs). */
+export function kernelHasKprobes(): boolean {
+  return fs.existsSync('/sys/bus/event_source/devices/kprobe') || TRACEFS_PATHS.some((p) => fs.existsSync(`${p}/kprobe_events`));
+}
+
+function kprobeHint(info: NativeErrorInfo): string | undefined {
+  if (info.errno !== osConstants.errno.ENOENT && info.errno !== osConstants.errno.EOPNOTSUPP) return undefined;
+  if (!/SEC\("k(?:ret)?(?:probe|syscall)|kprobe/.test(info.detail) || kernelHasKprobes()) return undefined;
+  return 'this kernel has no kprobes (CONFIG_KPROBES is not set): attach to a tracepoint instead';
+}
+
 /** Builds the error for a native failure: the native layer calls this (see binding.ts). */
 export function errorFromNative(info: NativeErrorInfo, needed?: readonly string[]): BpfError {
   const error = buildError(info, needed ?? (info.operation.startsWith('attach') ? ['CAP_BPF', 'CAP_PERFMON'] : ['CAP_BPF']));
@@ -155,7 +166,7 @@ function buildError(info: NativeErrorInfo, needed: readonly string[]): BpfError 
   if ((info.errno === osConstants.errno.EPERM || info.errno === osConstants.errno.EACCES) && !info.verifierLog) {
     message += `: ${tracefsPermissionHint(info) ?? permissionHint(info.operation, needed)}`;
   }
-  const hint = tracepointHint(info);
+  const hint = kprobeHint(info) ?? tracepointHint(info);
   if (hint) message += `: ${hint}`;
   if (info.verifierLog) {
     const program = /prog '([^']+)': BPF program load failed/.exec(info.libbpf)?.[1];

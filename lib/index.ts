@@ -6,5 +6,6 @@ export { Link, LinkGroup } from './link';
 export { RingBuffer, type RingBufferOptions, type RingBufferRecord, type RingBufferStats } from './events/ring-buffer';
 export { PerfBuffer, type PerfBufferOptions, type PerfRecord, type PerfLost, type PerfBufferStats } from './events/perf-buffer';
 export { RecordBatch, type ReaderOptions } from './events/reader';
+export { TracePipe, tracePipe, parseTraceLine, type TraceLine, type TracePipeOptions } from './events/trace-pipe';
 export { BpfError, VerifierError } from './errors';
 export { libbpfVersion, vmlinuxHeader } from './system';

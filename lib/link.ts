@@ -63,6 +63,11 @@ export class LinkGroup implements Disposable, Iterable<Link>, Closable {
     this.skipped = skipped;
   }
 
+  /** A group of links made elsewhere, closed together. */
+  static of(links: Iterable<Link>): LinkGroup {
+    return new LinkGroup([...links], []);
+  }
+
   get length(): number {
     return this.links.length;
   }
