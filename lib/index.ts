@@ -1,6 +1,10 @@
 export { BpfObject, type OpenOptions } from './object';
 export { Program, type TestRunResult } from './program';
-export { BpfMap, type UpdateFlag } from './map/map';
+export { BpfMap } from './map/map';
+export { RawMap, type UpdateFlag } from './map/raw';
+export { Globals, type GlobalInfo } from './globals';
+export { Btf, BtfKind, type BtfType, type BtfMember, type BtfKindName } from './btf/btf';
+export { type Codec, type CodecOptions, CodecFactory, encodeValue, decodeValue, u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool, cstring, bytes, array, struct } from './btf/codec';
 export { type BytesInput } from './map/bytes';
 export { Link, LinkGroup } from './link';
 export { RingBuffer, type RingBufferOptions, type RingBufferRecord, type RingBufferStats } from './events/ring-buffer';

@@ -1,8 +1,11 @@
 import * as fs from 'node:fs';
-import type { NativeObjectHandle } from '../typings/native';
+import type { NativeMapHandle, NativeObjectHandle } from '../typings/native';
+import { Btf } from './btf/btf';
+import { type Codec, CodecFactory } from './btf/codec';
 import { native } from './binding';
 import { bpfError, capabilitiesToLoad, withCapabilities } from './errors';
 import { Link, LinkGroup } from './link';
+import { Globals } from './globals';
 import { BpfMap } from './map/map';
 import { Program } from './program';
 import { type Closable, type ObjectContext, listNames } from './resource';
@@ -29,6 +32,10 @@ export class BpfObject implements Disposable {
   readonly #links = new Set<Closable>();
   readonly #readers = new Set<Closable>();
   readonly #context: ObjectContext;
+  readonly #btf: Btf | undefined;
+  readonly #codecs: CodecFactory | undefined;
+  /** The object's global variables (.rodata, .data, .bss...), typed by BTF. */
+  readonly globals: Globals;
   #loading = false;
   #closed = false;
 
@@ -46,6 +53,7 @@ export class BpfObject implements Disposable {
         return self.closed;
       },
       findMap: (name) => this.#maps.get(name),
+      codecs: () => this.#codecs,
       assertUsable: (operation) => this.#assertUsable(operation),
       assertLoaded: (operation) => {
         this.#assertUsable(operation);
@@ -60,8 +68,13 @@ export class BpfObject implements Disposable {
       trackReader: (reader) => this.#readers.add(reader),
       untrackReader: (reader) => this.#readers.delete(reader),
     };
+    const rawBtf = handle.btf();
+    this.#btf = rawBtf ? new Btf(rawBtf) : undefined;
+    this.#codecs = this.#btf ? new CodecFactory(this.#btf) : undefined;
     this.#programs = new Map(handle.programs().map((p) => [p.name, new Program(p, this.#context)]));
-    this.#maps = new Map(handle.maps().map((m) => [m.name, new BpfMap(m, this.#context)]));
+    const maps = handle.maps();
+    this.#maps = new Map(maps.map((m) => [m.name, new BpfMap(m, this.#context, this.#mapCodecs(m))]));
+    this.globals = new Globals(this.#btf, this.#codecs, maps, (operation) => this.#assertUsable(operation));
   }
 
   /** Parses a BPF object from a file path or its bytes. No kernel work happens until load(). */
@@ -73,6 +86,26 @@ export class BpfObject implements Disposable {
       throw new TypeError('BpfObject.open() takes a file path or the object bytes (Uint8Array)');
     }
     return new BpfObject(new native.ObjectHandle(source, options));
+  }
+
+  /** Codecs from the map's BTF key and value types; bytes for what has none (or cannot be encoded). */
+  #mapCodecs(map: NativeMapHandle): { key?: Codec; value?: Codec } {
+    const codecs = this.#codecs;
+    if (!codecs) return {};
+    const codecOf = (id: number): Codec | undefined => {
+      if (!id) return undefined;
+      try {
+        return codecs.codec(id);
+      } catch {
+        return undefined;
+      }
+    };
+    return { key: codecOf(map.btfKeyTypeId), value: codecOf(map.btfValueTypeId) };
+  }
+
+  /** The object's BTF (its types), when it has BTF. */
+  get btf(): Btf | undefined {
+    return this.#btf;
   }
 
   #assertUsable(operation: string): void {
@@ -113,12 +146,16 @@ export class BpfObject implements Disposable {
     return program;
   }
 
-  /** The map named `name`; a BpfError lists the names there are. */
-  map(name: string): BpfMap {
+  /**
+   * The map named `name`; a BpfError lists the names there are. Its keys and values are
+   * typed by the map's BTF at run time; `K` and `V` type them at compile time (see
+   * `ebpf gen types`).
+   */
+  map<K = unknown, V = unknown>(name: string): BpfMap<K, V> {
     this.#assertUsable('map');
     const map = this.#maps.get(name);
     if (!map) throw bpfError('map', 'ENOENT', `object '${this.name}' has no map '${name}'; ${listNames(this.#maps.keys())}`);
-    return map;
+    return map as BpfMap<K, V>;
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { CodecFactory } from './btf/codec';
 import type { BpfMap } from './map/map';
 
 // What BpfObject, Program, BpfMap, Link and the readers share: the object that owns them
@@ -14,6 +15,8 @@ export interface ObjectContext {
   readonly closed: boolean;
   /** The object's map of that name, if it has one. */
   findMap(name: string): BpfMap | undefined;
+  /** Codecs for the object's BTF types, when it has BTF. */
+  codecs(): CodecFactory | undefined;
   /** Throws a BpfError when the object is closed or loading. */
   assertUsable(operation: string): void;
   /** Throws a BpfError unless the object is loaded (and usable). */

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "btf.h"
 #include "link.h"
 #include "map.h"
 #include "object.h"
@@ -31,6 +32,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("setErrorFactory", &Addon::SetErrorFactory),
       InstanceMethod("vmlinuxHeader", &Addon::VmlinuxHeader),
       InstanceMethod("numPossibleCpus", &Addon::NumPossibleCpus),
+      InstanceMethod("btfTypes", &Addon::BtfTypes),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
       InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),
@@ -111,12 +113,29 @@ struct BtfDumpDeleter {
 
 }  // namespace
 
+namespace {
+
+std::string BtfPath(Napi::Env env, const Napi::Value& value) {
+  return value.IsUndefined() ? "/sys/kernel/btf/vmlinux" : GetString(env, value, "BTF path");
+}
+
+}  // namespace
+
+// btfTypes(path?): the types of a BTF file (the kernel's by default), index = type id.
+Napi::Value Addon::BtfTypes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = BtfPath(env, info[0]);
+  LogCapture log;
+  std::unique_ptr<btf, BtfDeleter> types(
+      CheckPtr(env, [&] { return btf__parse(path.c_str(), nullptr); }, "btf.parse", path, &log));
+  return DescribeBtf(env, types.get());
+}
+
 // The C declarations of every type in a BTF file (the kernel's by default): what BPF
 // programs include as vmlinux.h.
 Napi::Value Addon::VmlinuxHeader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = info[0].IsUndefined() ? "/sys/kernel/btf/vmlinux"
-                                           : GetString(env, info[0], "BTF path");
+  std::string path = BtfPath(env, info[0]);
   LogCapture log;
   std::unique_ptr<btf, BtfDeleter> types(
       CheckPtr(env, [&] { return btf__parse(path.c_str(), nullptr); }, "btf.parse", path, &log));

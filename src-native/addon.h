@@ -43,6 +43,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SetErrorFactory(const Napi::CallbackInfo& info);
   Napi::Value VmlinuxHeader(const Napi::CallbackInfo& info);
   Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info);
+  Napi::Value BtfTypes(const Napi::CallbackInfo& info);
 
   std::set<Resource*> links_;
   std::set<Resource*> objects_;

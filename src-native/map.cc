@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "addon.h"
@@ -35,6 +36,10 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceMethod("update", &MapHandle::Update),
       InstanceMethod("delete", &MapHandle::Delete),
       InstanceMethod("nextKey", &MapHandle::NextKey),
+      InstanceAccessor("btfKeyTypeId", &MapHandle::GetBtfKeyTypeId, nullptr),
+      InstanceAccessor("btfValueTypeId", &MapHandle::GetBtfValueTypeId, nullptr),
+      InstanceMethod("readData", &MapHandle::ReadData),
+      InstanceMethod("writeData", &MapHandle::WriteData),
   });
 }
 
@@ -152,6 +157,52 @@ Napi::Value MapHandle::NextKey(const Napi::CallbackInfo& info) {
   if (err == -ENOENT) return env.Undefined();
   Check(env, err, "map.nextKey", "map '" + name_ + "'");
   return next;
+}
+
+Napi::Value MapHandle::GetBtfKeyTypeId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__btf_key_type_id(Require(info.Env(), "map.btf")));
+}
+
+Napi::Value MapHandle::GetBtfValueTypeId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__btf_value_type_id(Require(info.Env(), "map.btf")));
+}
+
+// The memory of a global data section (.data, .bss, .rodata...): before load, its initial
+// contents; after load, the kernel map itself, mmapped (libbpf maps it at the same address).
+uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size) {
+  bpf_map* map = Require(env, operation);
+  size_t total = 0;
+  void* data = bpf_map__initial_value(map, &total);
+  if (data == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section");
+  if (offset > total || size > total - offset) {
+    ThrowBpfError(env, operation, ERANGE,
+                  "bytes " + std::to_string(offset) + "+" + std::to_string(size) + " of map '" + name_ +
+                      "' (" + std::to_string(total) + " bytes)");
+  }
+  return static_cast<uint8_t*>(data) + offset;
+}
+
+// readData(offset, size) -> Buffer (a copy; no syscall)
+Napi::Value MapHandle::ReadData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = GetUint32(env, info[0], "offset");
+  size_t size = GetUint32(env, info[1], "size");
+  return Napi::Buffer<uint8_t>::Copy(env, DataRange(env, "globals.get", offset, size), size);
+}
+
+// writeData(offset, bytes): into the initial value before load; into the live map after
+// (not .rodata: the kernel froze it, and its mapping is read-only).
+Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = GetUint32(env, info[0], "offset");
+  Bytes bytes = GetBytes(env, info[1], "value");
+  if (object_->IsLoaded() && (bpf_map__map_flags(raw_) & BPF_F_RDONLY_PROG) != 0) {
+    ThrowBpfError(env, "globals.set", EPERM,
+                  "map '" + name_ + "' is read-only once loaded (the kernel froze it): set .rodata variables before load()");
+  }
+  uint8_t* target = DataRange(env, "globals.set", offset, bytes.size);
+  if (bytes.size != 0) std::memmove(target, bytes.data, bytes.size);
+  return env.Undefined();
 }
 
 }  // namespace ebpf

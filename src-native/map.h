@@ -38,6 +38,11 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
+  Napi::Value GetBtfKeyTypeId(const Napi::CallbackInfo& info);
+  Napi::Value GetBtfValueTypeId(const Napi::CallbackInfo& info);
+  Napi::Value ReadData(const Napi::CallbackInfo& info);
+  Napi::Value WriteData(const Napi::CallbackInfo& info);
+  uint8_t* DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size);
 
   std::string name_;
 };

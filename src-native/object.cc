@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "btf.h"
 #include "map.h"
 #include "program.h"
 #include "util/args.h"
@@ -17,6 +18,7 @@ Napi::Function ObjectHandle::Init(Napi::Env env) {
   return DefineClass(env, "ObjectHandle", {
       InstanceMethod("programs", &ObjectHandle::Programs),
       InstanceMethod("maps", &ObjectHandle::Maps),
+      InstanceMethod("btf", &ObjectHandle::Btf),
       InstanceMethod("load", &ObjectHandle::Load),
       InstanceMethod("close", &ObjectHandle::Close),
       InstanceAccessor("name", &ObjectHandle::GetName, nullptr),
@@ -111,6 +113,14 @@ Napi::Value ObjectHandle::Maps(const Napi::CallbackInfo& info) {
   return ListParts(
       env, [obj](bpf_map* m) { return bpf_object__next_map(obj, m); },
       [&](bpf_map* m) { return MapHandle::New(env, Value(), m); });
+}
+
+// btf(): the object's BTF types (index = type id), or null when it has no BTF.
+Napi::Value ObjectHandle::Btf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const btf* types = bpf_object__btf(Require(env, "btf"));
+  if (types == nullptr) return env.Null();
+  return DescribeBtf(env, types);
 }
 
 class LoadWorker : public Napi::AsyncWorker {

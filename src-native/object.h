@@ -36,6 +36,7 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
 
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value Btf(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info);

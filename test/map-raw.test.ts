@@ -19,9 +19,9 @@ function pair(a: bigint, b: number, c: number): Buffer {
   return out;
 }
 
-describe('hash maps', () => {
+describe('byte-level (map.raw) hash maps', () => {
   test('set/get/has/delete round-trip struct values', () => {
-    const m = obj.map('by_id');
+    const m = obj.map('by_id').raw;
     expect(m.get(7)).toBeUndefined();
     expect(m.has(7)).toBe(false);
     m.set(7, pair(1n << 40n, 2, 3));
@@ -34,7 +34,7 @@ describe('hash maps', () => {
   });
 
   test('keys, values, entries and iteration see every entry once', () => {
-    const m = obj.map('by_id');
+    const m = obj.map('by_id').raw;
     for (let k = 0; k < 50; k++) m.set(k, pair(BigInt(k) * 10n, k, k + 1));
     const keys = [...m.keys()].map((k) => k.readUInt32LE(0)).sort((a, b) => a - b);
     expect(keys).toEqual(Array.from({ length: 50 }, (_, i) => i));
@@ -47,7 +47,7 @@ describe('hash maps', () => {
   });
 
   test('8-byte keys and values take bigints and numbers', () => {
-    const m = obj.map('by_u64');
+    const m = obj.map('by_u64').raw;
     m.set(1n << 63n, 5n);
     m.set(42, 2 ** 40);
     expect(m.getNumber(1n << 63n)).toBe(5n);
@@ -58,7 +58,7 @@ describe('hash maps', () => {
   });
 
   test('update flags: noexist and exist', () => {
-    const m = obj.map('by_u64');
+    const m = obj.map('by_u64').raw;
     m.set(1, 1, 'noexist');
     expect(() => m.set(1, 2, 'noexist')).toThrow(expect.objectContaining({ code: 'EEXIST', operation: 'map.update' }));
     m.set(1, 3, 'exist');
@@ -68,7 +68,7 @@ describe('hash maps', () => {
   });
 
   test('a full map says so', () => {
-    const m = obj.map('by_u64'); // max_entries 16
+    const m = obj.map('by_u64').raw; // max_entries 16
     for (let k = 0; k < 16; k++) m.set(k, k);
     expect(() => m.set(100, 1)).toThrow(expect.objectContaining({ code: 'E2BIG' }));
   });
@@ -76,7 +76,7 @@ describe('hash maps', () => {
 
 describe('array maps', () => {
   test('every index exists, holds zero until set, and cannot be deleted', () => {
-    const m = obj.map('slots');
+    const m = obj.map('slots').raw;
     expect(m.getNumber(3)).toBe(0n);
     m.set(3, 99n);
     expect(m.getNumber(3)).toBe(99n);
@@ -92,7 +92,7 @@ describe('array maps', () => {
 
 describe('per-CPU maps', () => {
   test('values hold one slot per possible CPU', () => {
-    const m = obj.map('per_cpu'); // __u32 values: 8-byte slots
+    const m = obj.map('per_cpu').raw; // __u32 values: 8-byte slots
     const cpus = m.getPerCpu(0)!.length;
     expect(cpus).toBeGreaterThanOrEqual(1);
     const all = Buffer.alloc(8 * cpus);
@@ -105,34 +105,34 @@ describe('per-CPU maps', () => {
   });
 
   test('per-CPU hash: set, read and delete', () => {
-    const m = obj.map('per_cpu_hash');
+    const m = obj.map('per_cpu_hash').raw;
     m.set(9, 5n);
     expect(m.getPerCpu(9)!.every((v) => v.readBigUInt64LE(0) === 5n)).toBe(true);
     expect(m.delete(9)).toBe(true);
     expect(m.getPerCpu(9)).toBeUndefined();
-    expect(() => obj.map('by_id').getPerCpu(1)).toThrow(/not a per-CPU map/);
+    expect(() => obj.map('by_id').raw.getPerCpu(1)).toThrow(/not a per-CPU map/);
   });
 });
 
 describe('size and type errors', () => {
   test('a key or value of the wrong size is a TypeError naming the expected size', () => {
-    const m = obj.map('by_id');
+    const m = obj.map('by_id').raw;
     expect(() => m.get(Buffer.alloc(3))).toThrow(new TypeError('key must be 4 bytes, got 3'));
     expect(() => m.set(1, Buffer.alloc(15))).toThrow(new TypeError('value must be 16 bytes, got 15'));
     expect(() => m.set(1, 5)).toThrow(/value must be 16 bytes, got a number/);
-    expect(() => obj.map('by_u64').get(Buffer.alloc(4))).toThrow(/key must be 8 bytes, got 4/);
+    expect(() => obj.map('by_u64').raw.get(Buffer.alloc(4))).toThrow(/key must be 8 bytes, got 4/);
   });
 
   test('numbers out of range, fractions and other types are refused', () => {
-    const m = obj.map('by_id');
+    const m = obj.map('by_id').raw;
     expect(() => m.get(2 ** 32)).toThrow(RangeError);
     expect(() => m.get(1.5)).toThrow(/must be an integer/);
     expect(() => m.get('1' as unknown as number)).toThrow(TypeError);
-    expect(() => obj.map('by_u64').get(2 ** 60)).toThrow(/not a safe integer/);
+    expect(() => obj.map('by_u64').raw.get(2 ** 60)).toThrow(/not a safe integer/);
   });
 
   test('a detached buffer is a TypeError, not a crash', () => {
-    const m = obj.map('by_id');
+    const m = obj.map('by_id').raw;
     const key = new Uint8Array(4);
     structuredClone(key.buffer, { transfer: [key.buffer] });
     expect(() => m.get(key)).toThrow(TypeError);

@@ -16,6 +16,25 @@ export interface NativeOpenOptions {
   btfPath?: string;
 }
 
+/** One BTF type as src-native/btf.cc describes it; `kind` is the kernel's BTF_KIND_* number. */
+export interface NativeBtfType {
+  kind: number;
+  name: string;
+  size?: number;
+  type?: number;
+  encoding?: number;
+  bits?: number;
+  bitOffset?: number;
+  indexType?: number;
+  length?: number;
+  members?: { name: string; type: number; bitOffset: number; bitSize: number }[];
+  signed?: boolean;
+  values?: { name: string; value: number | bigint }[];
+  vars?: { type: number; offset: number; size: number }[];
+  linkage?: number;
+  union?: boolean;
+}
+
 export interface NativeObjectHandle {
   readonly name: string;
   readonly loaded: boolean;
@@ -23,6 +42,7 @@ export interface NativeObjectHandle {
   readonly busy: boolean;
   programs(): NativeProgramHandle[];
   maps(): NativeMapHandle[];
+  btf(): (NativeBtfType | null)[] | null;
   load(): Promise<void>;
   close(): void;
 }
@@ -54,6 +74,10 @@ export interface NativeMapHandle {
   update(key: Uint8Array, value: Uint8Array, flags?: number): void;
   delete(key: Uint8Array): boolean;
   nextKey(key: Uint8Array | null): Buffer | undefined;
+  readonly btfKeyTypeId: number;
+  readonly btfValueTypeId: number;
+  readData(offset: number, size: number): Buffer;
+  writeData(offset: number, bytes: Uint8Array): void;
 }
 
 export interface NativeLinkHandle {
@@ -94,6 +118,7 @@ export interface NativeBinding {
   libbpfVersion(): string;
   numPossibleCpus(): number;
   vmlinuxHeader(btfPath?: string): string;
+  btfTypes(btfPath?: string): (NativeBtfType | null)[];
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;

@@ -119,12 +119,8 @@ async function main(): Promise<void> {
   const objectPath = parsed.object ?? path.resolve(__dirname, '../../../build-bpf/execsnoop.bpf.o');
   using obj = BpfObject.open(objectPath);
   await obj.load();
-  // struct config { filter_uid, uid, max_args }
-  const settings = Buffer.alloc(12);
-  settings.writeUInt32LE(uid === undefined ? 0 : 1, 0);
-  settings.writeUInt32LE(uid ?? 0, 4);
-  settings.writeUInt32LE(maxArgs, 8);
-  obj.map('settings').set(0, settings);
+  // struct config, encoded from the object's BTF.
+  obj.map('settings').set(0, { filter_uid: uid === undefined ? 0 : 1, uid: uid ?? 0, max_args: maxArgs });
   using links = obj.attach();
   void links;
 

@@ -70,6 +70,6 @@ function droppedCount(map: BpfMap): number {
   const { owner } = mapInternals(map);
   const counter = owner.findMap(`${map.name}__dropped`);
   if (!counter || owner.closed) return 0;
-  const perCpu = counter.getPerCpu(0) ?? [];
+  const perCpu = counter.raw.getPerCpu(0) ?? [];
   return perCpu.reduce((sum, v) => sum + Number(v.readBigUInt64LE(0)), 0);
 }

@@ -1,40 +1,76 @@
 import type { NativeMapHandle } from '../../typings/native';
+import type { Codec } from '../btf/codec';
 import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import type { ObjectContext } from '../resource';
-import { type BytesInput, fromBytes, toBytes } from './bytes';
+import { type BytesInput, toBytes } from './bytes';
+import { RawMap, type UpdateFlag, replicatePerCpu, updateFlags } from './raw';
 
-/** Flags of map updates: BPF_ANY, BPF_NOEXIST, BPF_EXIST (or a number, e.g. with BPF_F_LOCK). */
-export type UpdateFlag = 'any' | 'noexist' | 'exist' | number;
-
-const UPDATE_FLAGS: Record<string, number> = { any: 0, noexist: 1, exist: 2 };
-
-const internals = new WeakMap<BpfMap, { handle: NativeMapHandle; owner: ObjectContext }>();
+const internals = new WeakMap<BpfMap<unknown, unknown>, { handle: NativeMapHandle; owner: ObjectContext }>();
 
 /** @internal A map's native handle and owner, for readers; not exported from the package. */
-export function mapInternals(map: BpfMap): { handle: NativeMapHandle; owner: ObjectContext } {
+export function mapInternals(map: BpfMap<unknown, unknown>): { handle: NativeMapHandle; owner: ObjectContext } {
   const found = internals.get(map);
   if (!found) throw new TypeError('expected a BpfMap of a BpfObject');
   return found;
 }
 
+/** Keys and values of a map without BTF: Buffers out; Buffers, numbers or bigints in. */
+function bytesCodec(size: number, what: string): Codec<unknown> {
+  return {
+    size,
+    name: `${what} (${size} bytes)`,
+    decode: (view, offset) => Buffer.from(view.buffer, view.byteOffset + offset, size),
+    encode(value, view, offset) {
+      new Uint8Array(view.buffer, view.byteOffset + offset, size).set(toBytes(value as BytesInput, size, what));
+    },
+  };
+}
+
 /**
- * One map of a BpfObject, at the byte level: keys and values are Buffers (numbers and
- * bigints are accepted for 4- and 8-byte keys and values). It follows JS Map: get, set,
- * has, delete, keys, values, entries, iteration, clear.
+ * One map of a BpfObject. Keys and values are plain JS values, encoded and decoded with
+ * the map's own BTF types (struct → object, char[N] → string, 64-bit → bigint...); a map
+ * without BTF uses Buffers (and numbers or bigints for 4- and 8-byte keys and values). A
+ * Uint8Array of exactly the right size is always taken as the raw bytes. It follows JS
+ * Map: get, set, has, delete, keys, values, entries, iteration, clear; `raw` is the
+ * byte-level view. Per-CPU maps read as one value per possible CPU.
  */
-export class BpfMap implements Iterable<[Buffer, Buffer]> {
+export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly #handle: NativeMapHandle;
   readonly #owner: ObjectContext;
+  readonly #keyCodec: Codec<K>;
+  readonly #valueCodec: Codec<V>;
+  /** The byte-level view of the same map. */
+  readonly raw: RawMap;
   /** The map's name in the C source. */
   readonly name: string;
 
   /** @internal Maps come from BpfObject.maps / map(name). */
-  constructor(handle: NativeMapHandle, owner: ObjectContext) {
+  constructor(handle: NativeMapHandle, owner: ObjectContext, codecs?: { key?: Codec; value?: Codec }) {
     this.#handle = handle;
     this.#owner = owner;
     this.name = handle.name;
-    internals.set(this, { handle, owner });
+    this.raw = new RawMap(handle, owner);
+    this.#keyCodec = (codecs?.key ?? bytesCodec(handle.keySize, 'key')) as Codec<K>;
+    this.#valueCodec = (codecs?.value ?? bytesCodec(handle.valueSize, 'value')) as Codec<V>;
+    internals.set(this as BpfMap<unknown, unknown>, { handle, owner });
+  }
+
+  /**
+   * The same map with explicit codecs, for maps without BTF or to read them differently:
+   * `map.withCodecs(u32, struct({ pid: u32, comm: cstring(16) }))`.
+   */
+  withCodecs<K2, V2>(key: Codec<K2>, value: Codec<V2>): BpfMap<K2, V2> {
+    if (key.size !== this.#handle.keySize) throw new TypeError(`key codec ${key.name} is ${key.size} bytes; map '${this.name}' keys are ${this.#handle.keySize}`);
+    if (value.size !== this.#handle.valueSize) {
+      throw new TypeError(`value codec ${value.name} is ${value.size} bytes; map '${this.name}' values are ${this.#handle.valueSize}`);
+    }
+    return new BpfMap<K2, V2>(this.#handle, this.#owner, { key, value });
+  }
+
+  /** The codecs this view uses. */
+  get codecs(): { key: Codec<K>; value: Codec<V> } {
+    return { key: this.#keyCodec, value: this.#valueCodec };
   }
 
   /** libbpf's name of the map type, e.g. "hash", "array", "ringbuf", "percpu_array". */
@@ -80,120 +116,128 @@ export class BpfMap implements Iterable<[Buffer, Buffer]> {
     return this.#handle.fd;
   }
 
-  #key(key: BytesInput, operation: string): Uint8Array {
+  #encodeKey(key: K, operation: string): Uint8Array {
     this.#owner.assertLoaded(operation);
-    return toBytes(key, this.#handle.keySize, 'key');
+    return encodeWith(this.#keyCodec, key, this.#handle.keySize, 'key');
   }
 
-  /** The value stored under `key` (for per-CPU maps: every CPU's slot, concatenated), or undefined. */
-  get(key: BytesInput): Buffer | undefined {
-    return this.#handle.lookup(this.#key(key, 'map.get'));
+  #decodeKey(bytes: Buffer): K {
+    return decodeWith(this.#keyCodec, bytes, 0);
   }
 
-  /** The value under `key` read as a number (4 bytes) or bigint (8 bytes), or undefined. */
-  getNumber(key: BytesInput): number | bigint | undefined {
-    const value = this.get(key);
-    return value === undefined ? undefined : fromBytes(value);
-  }
-
-  /** For per-CPU maps: one value per possible CPU, or undefined. */
-  getPerCpu(key: BytesInput): Buffer[] | undefined {
-    if (!this.perCpu) throw new TypeError(`map '${this.name}' (${this.type}) is not a per-CPU map`);
-    const all = this.get(key);
-    if (all === undefined) return undefined;
+  #decodeValue(bytes: Buffer): V | V[] {
+    if (!this.#handle.perCpu) return decodeWith(this.#valueCodec, bytes, 0);
     const slot = Math.ceil(this.#handle.valueSize / 8) * 8;
-    const out: Buffer[] = [];
-    for (let offset = 0; offset < all.length; offset += slot) out.push(all.subarray(offset, offset + this.#handle.valueSize));
+    const out: V[] = [];
+    for (let offset = 0; offset < bytes.length; offset += slot) out.push(decodeWith(this.#valueCodec, bytes, offset));
     return out;
   }
 
-  /** Stores `value` under `key`. Per-CPU maps take every CPU's slot (see getPerCpu), or one value for all. */
-  set(key: BytesInput, value: BytesInput, flags: UpdateFlag = 'any'): this {
-    const k = this.#key(key, 'map.set');
-    const flagValue = typeof flags === 'number' ? flags : UPDATE_FLAGS[flags];
-    if (flagValue === undefined) throw new TypeError(`unknown update flag '${String(flags)}' (any, noexist, exist)`);
-    let bytes: Uint8Array;
-    if (this.#handle.perCpu && !(value instanceof Uint8Array && value.byteLength === this.#handle.valueBytes)) {
-      bytes = this.#replicate(toBytes(value, this.#handle.valueSize, 'value'));
-    } else {
-      bytes = toBytes(value, this.#handle.valueBytes, 'value');
+  #encodeValue(value: V | V[]): Uint8Array {
+    const h = this.#handle;
+    if (!h.perCpu) return encodeWith(this.#valueCodec, value as V, h.valueSize, 'value');
+    if (value instanceof Uint8Array && value.byteLength === h.valueBytes) return value;
+    if (Array.isArray(value) && value.length === h.valueBytes / (Math.ceil(h.valueSize / 8) * 8) && !(this.#valueCodec.name.endsWith(']'))) {
+      const slot = Math.ceil(h.valueSize / 8) * 8;
+      const out = Buffer.alloc(h.valueBytes);
+      value.forEach((v, cpu) => out.set(encodeWith(this.#valueCodec, v, h.valueSize, `value[${cpu}]`), cpu * slot));
+      return out;
     }
-    this.#handle.update(k, bytes, flagValue);
+    return replicatePerCpu(encodeWith(this.#valueCodec, value as V, h.valueSize, 'value'), h.valueSize, h.valueBytes);
+  }
+
+  /** The value under `key`, decoded (per-CPU maps: one per possible CPU), or undefined. */
+  get(key: K): V | undefined {
+    const bytes = this.#handle.lookup(this.#encodeKey(key, 'map.get'));
+    return bytes === undefined ? undefined : (this.#decodeValue(bytes) as V);
+  }
+
+  /** For per-CPU maps: the value of each possible CPU (index = CPU), or undefined. */
+  getPerCpu(key: K): V[] | undefined {
+    if (!this.perCpu) throw new TypeError(`map '${this.name}' (${this.type}) is not a per-CPU map`);
+    return this.get(key) as V[] | undefined;
+  }
+
+  /** Stores `value` under `key` (per-CPU maps: one value for every CPU, or one per CPU). */
+  set(key: K, value: V | V[], flags: UpdateFlag = 'any'): this {
+    const k = this.#encodeKey(key, 'map.set');
+    this.#handle.update(k, this.#encodeValue(value), updateFlags(flags));
     return this;
   }
 
-  #replicate(one: Uint8Array): Buffer {
-    const slot = Math.ceil(this.#handle.valueSize / 8) * 8;
-    const out = Buffer.alloc(this.#handle.valueBytes);
-    for (let offset = 0; offset < out.length; offset += slot) out.set(one, offset);
-    return out;
-  }
-
-  has(key: BytesInput): boolean {
-    return this.get(key) !== undefined;
+  has(key: K): boolean {
+    return this.#handle.lookup(this.#encodeKey(key, 'map.has')) !== undefined;
   }
 
   /** Removes `key`; false when it was not there. Array maps cannot delete (EINVAL). */
-  delete(key: BytesInput): boolean {
-    return this.#handle.delete(this.#key(key, 'map.delete'));
+  delete(key: K): boolean {
+    return this.#handle.delete(this.#encodeKey(key, 'map.delete'));
   }
 
   /** Every key, in the kernel's order. */
-  *keys(): IterableIterator<Buffer> {
-    this.#owner.assertLoaded('map.keys');
-    let key = this.#handle.nextKey(null);
-    while (key !== undefined) {
-      yield key;
-      this.#owner.assertLoaded('map.keys');
-      key = this.#handle.nextKey(key);
-    }
+  *keys(): IterableIterator<K> {
+    for (const key of this.raw.keys()) yield this.#decodeKey(key);
   }
 
-  *values(): IterableIterator<Buffer> {
+  *values(): IterableIterator<V> {
     for (const [, value] of this.entries()) yield value;
   }
 
   /** Every [key, value] pair; keys deleted while iterating are skipped. */
-  *entries(): IterableIterator<[Buffer, Buffer]> {
-    for (const key of this.keys()) {
-      const value = this.#handle.lookup(key);
-      if (value !== undefined) yield [key, value];
-    }
+  *entries(): IterableIterator<[K, V]> {
+    for (const [key, value] of this.raw.entries()) yield [this.#decodeKey(key), this.#decodeValue(value) as V];
   }
 
-  [Symbol.iterator](): IterableIterator<[Buffer, Buffer]> {
+  [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
   }
 
   /** Removes every key; array maps, whose entries always exist, are zeroed instead. */
   clear(): void {
-    this.#owner.assertLoaded('map.clear');
-    const zero = Buffer.alloc(this.#handle.valueBytes);
-    const arrayLike = this.#handle.type.endsWith('array');
-    for (const key of [...this.keys()]) {
-      if (arrayLike) this.#handle.update(key, zero, 0);
-      else this.#handle.delete(key);
-    }
+    this.raw.clear();
   }
 
   /**
    * A reader of this ring buffer map (BPF_MAP_TYPE_RINGBUF): `for await (const rec of
-   * map.ringBuffer())` yields each record's bytes, or what `options.decode` makes of them.
+   * map.ringBuffer())` yields each record's bytes, the records decoded as the BTF type
+   * `options.type` (e.g. 'event' for struct event), or what `options.decode` makes.
    */
-  ringBuffer<T = Buffer>(options: RingBufferOptions<T> = {}): RingBuffer<T> {
-    const decode = options.decode ?? ((data: Buffer) => data as unknown as T);
-    return new RingBuffer<T>([this], { ...options, decode });
+  ringBuffer<T = Buffer>(options: RingBufferOptions<T> & { type?: string } = {}): RingBuffer<T> {
+    const decode = options.decode ?? this.#typeDecoder<T>(options.type) ?? ((data: Buffer) => data as unknown as T);
+    return new RingBuffer<T>([this as BpfMap<unknown, unknown>], { ...options, decode });
   }
 
   /**
    * A reader of this perf event array map (BPF_MAP_TYPE_PERF_EVENT_ARRAY): `for await
-   * (const rec of map.perfBuffer())` yields `{ cpu, data }`, or what `options.decode` makes.
+   * (const rec of map.perfBuffer())` yields `{ cpu, data }`, the samples decoded as the BTF
+   * type `options.type`, or what `options.decode` makes.
    */
-  perfBuffer<T = PerfRecord>(options: PerfBufferOptions<T> = {}): PerfBuffer<T> {
-    return new PerfBuffer<T>(this, options);
+  perfBuffer<T = PerfRecord>(options: PerfBufferOptions<T> & { type?: string } = {}): PerfBuffer<T> {
+    const decode = options.decode ?? this.#typeDecoder<T>(options.type);
+    return new PerfBuffer<T>(this as BpfMap<unknown, unknown>, decode ? { ...options, decode } : options);
+  }
+
+  #typeDecoder<T>(type: string | undefined): ((data: Buffer) => T) | undefined {
+    if (type === undefined) return undefined;
+    const codecs = this.#owner.codecs();
+    if (!codecs) throw new TypeError(`object '${this.#owner.name}' has no BTF to decode '${type}' records with`);
+    const codec = codecs.named(type) as Codec<T>;
+    return (data: Buffer) => decodeWith(codec, data, 0);
   }
 
   toString(): string {
     return `BpfMap(${this.name})`;
   }
+}
+
+/** A Uint8Array of exactly `size` bytes passes as is; anything else goes through the codec. */
+function encodeWith<T>(codec: Codec<T>, value: T, size: number, what: string): Uint8Array {
+  if (value instanceof Uint8Array && value.byteLength === size) return value;
+  const out = Buffer.alloc(size);
+  codec.encode(value, new DataView(out.buffer, out.byteOffset, out.byteLength), 0, what);
+  return out;
+}
+
+function decodeWith<T>(codec: Codec<T>, bytes: Buffer, offset: number): T {
+  return codec.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
 }

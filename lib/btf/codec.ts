@@ -1,0 +1,430 @@
+// Codecs: plain JS values <-> the bytes of a C type. Built once per BTF type (closures, no
+// reflection per value), or by hand for maps without BTF (u32, struct({...}), cstring(n)).
+//
+//   integers up to 32 bits -> number; 64 bits -> bigint; bool -> boolean
+//   char[N] -> string (up to the first NUL; encoding pads with NULs)
+//   unsigned 8-bit arrays -> Uint8Array; other arrays -> arrays
+//   struct / union -> plain objects (anonymous members' fields flattened in)
+//   enum -> number (or its enumerator's name, with { enums: 'names' }); pointer -> bigint
+// The host is little-endian (x86-64); bitfields follow its layout.
+import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Btf, type BtfType } from './btf';
+
+export interface Codec<T = unknown> {
+  /** Bytes of one value. */
+  readonly size: number;
+  /** A C-like name, for messages. */
+  readonly name: string;
+  decode(view: DataView, offset: number): T;
+  /** `path` names the value in error messages ("value.comm"). */
+  encode(value: T, view: DataView, offset: number, path?: string): void;
+}
+
+export interface CodecOptions {
+  /** Enums as numbers (default) or as their enumerators' names. */
+  enums?: 'numbers' | 'names';
+}
+
+const LE = true;
+
+/** The bytes of `value` under `codec` (a new Buffer). */
+export function encodeValue<T>(codec: Codec<T>, value: T, path = 'value'): Buffer {
+  const out = Buffer.alloc(codec.size);
+  codec.encode(value, new DataView(out.buffer, out.byteOffset, out.byteLength), 0, path);
+  return out;
+}
+
+/** The value in `bytes` (at least codec.size of them) under `codec`. */
+export function decodeValue<T>(codec: Codec<T>, bytes: Uint8Array, offset = 0): T {
+  if (bytes.byteLength - offset < codec.size) {
+    throw new RangeError(`${codec.name} needs ${codec.size} bytes, got ${bytes.byteLength - offset}`);
+  }
+  return codec.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
+}
+
+function typeError(path: string, expected: string, value: unknown): TypeError {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+  return new TypeError(`${path}: expected ${expected}, got ${shown}`);
+}
+
+// --- integers ---------------------------------------------------------------------
+
+function intCodec(name: string, size: number, signed: boolean): Codec<number | bigint> {
+  switch (size) {
+    case 1:
+    case 2:
+    case 4: {
+      const bits = size * 8;
+      const min = signed ? -(2 ** (bits - 1)) : 0;
+      const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+      const get = (v: DataView, o: number): number =>
+        size === 1 ? (signed ? v.getInt8(o) : v.getUint8(o)) : size === 2 ? (signed ? v.getInt16(o, LE) : v.getUint16(o, LE)) : signed ? v.getInt32(o, LE) : v.getUint32(o, LE);
+      const set = (v: DataView, o: number, x: number): void => {
+        if (size === 1) v.setUint8(o, x & 0xff);
+        else if (size === 2) v.setUint16(o, x & 0xffff, LE);
+        else v.setUint32(o, x >>> 0, LE);
+      };
+      return {
+        size,
+        name,
+        decode: get,
+        encode(value, view, offset, path = 'value') {
+          const n = typeof value === 'bigint' ? Number(value) : value;
+          if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+            throw typeError(path, `an integer from ${min} to ${max} (${name})`, value);
+          }
+          set(view, offset, n);
+        },
+      };
+    }
+    case 8:
+    case 16: {
+      const bits = BigInt(size * 8);
+      const min = signed ? -(1n << (bits - 1n)) : 0n;
+      const max = signed ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
+      return {
+        size,
+        name,
+        decode(view, offset) {
+          if (size === 8) return signed ? view.getBigInt64(offset, LE) : view.getBigUint64(offset, LE);
+          const lo = view.getBigUint64(offset, LE);
+          const hi = view.getBigUint64(offset + 8, LE);
+          const u = (hi << 64n) | lo;
+          return signed ? BigInt.asIntN(128, u) : u;
+        },
+        encode(value, view, offset, path = 'value') {
+          let n: bigint;
+          if (typeof value === 'bigint') n = value;
+          else if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
+          else throw typeError(path, `a bigint (or safe integer) for ${name}`, value);
+          if (n < min || n > max) throw typeError(path, `a value from ${min} to ${max} (${name})`, value);
+          const u = BigInt.asUintN(size * 8, n);
+          view.setBigUint64(offset, BigInt.asUintN(64, u), LE);
+          if (size === 16) view.setBigUint64(offset + 8, u >> 64n, LE);
+        },
+      };
+    }
+    default:
+      throw new TypeError(`${name}: ${size}-byte integers are not supported`);
+  }
+}
+
+const boolCodec: Codec<boolean> = {
+  size: 1,
+  name: 'bool',
+  decode: (view, offset) => view.getUint8(offset) !== 0,
+  encode(value, view, offset, path = 'value') {
+    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw typeError(path, 'a boolean', value);
+    view.setUint8(offset, value ? 1 : 0);
+  },
+};
+
+function floatCodec(size: number, name: string): Codec<number> {
+  if (size !== 4 && size !== 8) throw new TypeError(`${name}: ${size}-byte floats are not supported`);
+  return {
+    size,
+    name,
+    decode: (view, offset) => (size === 4 ? view.getFloat32(offset, LE) : view.getFloat64(offset, LE)),
+    encode(value, view, offset, path = 'value') {
+      if (typeof value !== 'number') throw typeError(path, 'a number', value);
+      if (size === 4) view.setFloat32(offset, value, LE);
+      else view.setFloat64(offset, value, LE);
+    },
+  };
+}
+
+// --- explicit codecs, for maps without BTF --------------------------------------------
+
+export const u8 = intCodec('__u8', 1, false) as Codec<number>;
+export const u16 = intCodec('__u16', 2, false) as Codec<number>;
+export const u32 = intCodec('__u32', 4, false) as Codec<number>;
+export const u64 = intCodec('__u64', 8, false) as Codec<bigint>;
+export const i8 = intCodec('__s8', 1, true) as Codec<number>;
+export const i16 = intCodec('__s16', 2, true) as Codec<number>;
+export const i32 = intCodec('__s32', 4, true) as Codec<number>;
+export const i64 = intCodec('__s64', 8, true) as Codec<bigint>;
+export const f32 = floatCodec(4, 'float');
+export const f64 = floatCodec(8, 'double');
+export const bool = boolCodec;
+
+/** `char[n]` as a string: up to the first NUL; encoding pads with NULs and refuses longer text. */
+export function cstring(n: number): Codec<string> {
+  return {
+    size: n,
+    name: `char[${n}]`,
+    decode(view, offset) {
+      const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, n);
+      const end = bytes.indexOf(0);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, end < 0 ? n : end).toString('utf8');
+    },
+    encode(value, view, offset, path = 'value') {
+      if (typeof value !== 'string') throw typeError(path, `a string (char[${n}])`, value);
+      const bytes = Buffer.from(value, 'utf8');
+      if (bytes.length > n) throw new TypeError(`${path}: ${bytes.length} bytes of text do not fit char[${n}]`);
+      const target = new Uint8Array(view.buffer, view.byteOffset + offset, n);
+      target.fill(0);
+      target.set(bytes);
+    },
+  };
+}
+
+/** `n` raw bytes, as a Buffer (a copy). */
+export function bytes(n: number): Codec<Buffer> {
+  return {
+    size: n,
+    name: `__u8[${n}]`,
+    decode: (view, offset) => Buffer.from(new Uint8Array(view.buffer, view.byteOffset + offset, n)),
+    encode(value, view, offset, path = 'value') {
+      if (!(value instanceof Uint8Array) || value.byteLength !== n) throw typeError(path, `${n} bytes`, value instanceof Uint8Array ? `${value.byteLength} bytes` : value);
+      new Uint8Array(view.buffer, view.byteOffset + offset, n).set(value);
+    },
+  };
+}
+
+/** An array of `length` elements. */
+export function array<T>(element: Codec<T>, length: number): Codec<T[]> {
+  return {
+    size: element.size * length,
+    name: `${element.name}[${length}]`,
+    decode(view, offset) {
+      const out = new Array<T>(length);
+      for (let i = 0; i < length; i++) out[i] = element.decode(view, offset + i * element.size);
+      return out;
+    },
+    encode(value, view, offset, path = 'value') {
+      if (!Array.isArray(value) || value.length > length) throw typeError(path, `an array of at most ${length} ${element.name}`, Array.isArray(value) ? `${value.length} elements` : value);
+      new Uint8Array(view.buffer, view.byteOffset + offset, element.size * length).fill(0);
+      for (let i = 0; i < value.length; i++) element.encode(value[i], view, offset + i * element.size, `${path}[${i}]`);
+    },
+  };
+}
+
+/** A C struct of these fields, in order, with C's alignment (each field aligned to its size, up to 8). */
+export function struct<T extends Record<string, unknown>>(fields: { [K in keyof T]: Codec<T[K]> }): Codec<T> {
+  let offset = 0;
+  let align = 1;
+  const layout: { name: string; codec: Codec; offset: number }[] = [];
+  for (const [name, codec] of Object.entries(fields) as [string, Codec][]) {
+    const a = Math.min(8, alignmentOf(codec));
+    offset = Math.ceil(offset / a) * a;
+    layout.push({ name, codec, offset });
+    offset += codec.size;
+    align = Math.max(align, a);
+  }
+  const size = Math.ceil(offset / align) * align;
+  return objectCodec('struct', size, layout.map((f) => ({ ...f, bitSize: 0, bitOffset: 0, signed: false }))) as Codec<T>;
+}
+
+function alignmentOf(codec: Codec): number {
+  const a = (codec as { align?: number }).align;
+  if (a) return a;
+  const size = codec.size;
+  return size >= 8 ? 8 : size >= 4 ? 4 : size >= 2 ? 2 : 1;
+}
+
+// --- structs and unions ---------------------------------------------------------------------
+
+interface Field {
+  name: string;
+  codec: Codec;
+  offset: number; // bytes (for bitfields: of the first byte holding bits)
+  bitSize: number;
+  bitOffset: number; // bit within that first byte
+  signed: boolean;
+}
+
+function objectCodec(kind: 'struct' | 'union', size: number, fields: Field[], name: string = kind): Codec<Record<string, unknown>> {
+  const names = new Set(fields.map((f) => f.name));
+  const codec: Codec<Record<string, unknown>> & { align?: number } = {
+    size,
+    name,
+    decode(view, offset) {
+      const out: Record<string, unknown> = {};
+      for (const f of fields) {
+        out[f.name] = f.bitSize ? readBits(view, offset + f.offset, f.bitOffset, f.bitSize, f.signed, f.codec.size) : f.codec.decode(view, offset + f.offset);
+      }
+      return out;
+    },
+    encode(value, view, offset, path = 'value') {
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
+        throw typeError(path, `an object (${name})`, value);
+      }
+      for (const key of Object.keys(value)) {
+        if (!names.has(key)) throw new TypeError(`${path}: ${name} has no field '${key}' (it has: ${[...names].join(', ')})`);
+      }
+      if (kind === 'union') {
+        const given = fields.filter((f) => value[f.name] !== undefined);
+        if (given.length > 1) throw new TypeError(`${path}: set one member of ${name}, not ${given.map((f) => f.name).join(' and ')}`);
+        new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
+        for (const f of given) f.codec.encode(value[f.name], view, offset + f.offset, `${path}.${f.name}`);
+        return;
+      }
+      new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0); // padding and missing fields: zero
+      for (const f of fields) {
+        const v = value[f.name];
+        if (v === undefined) continue;
+        if (f.bitSize) writeBits(view, offset + f.offset, f.bitOffset, f.bitSize, v, `${path}.${f.name}`);
+        else f.codec.encode(v, view, offset + f.offset, `${path}.${f.name}`);
+      }
+    },
+  };
+  return codec;
+}
+
+function readBits(view: DataView, byte: number, bit: number, bits: number, signed: boolean, size: number): number | bigint {
+  const span = Math.ceil((bit + bits) / 8);
+  let raw = 0n;
+  for (let i = span - 1; i >= 0; i--) raw = (raw << 8n) | BigInt(view.getUint8(byte + i));
+  let v = (raw >> BigInt(bit)) & ((1n << BigInt(bits)) - 1n);
+  if (signed) v = BigInt.asIntN(bits, v);
+  return size >= 8 ? v : Number(v);
+}
+
+function writeBits(view: DataView, byte: number, bit: number, bits: number, value: unknown, path: string): void {
+  let n: bigint;
+  if (typeof value === 'bigint') n = value;
+  else if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
+  else if (typeof value === 'boolean') n = value ? 1n : 0n;
+  else throw typeError(path, `an integer (${bits}-bit field)`, value);
+  if (n < -(1n << BigInt(bits - 1)) || n >= 1n << BigInt(bits)) throw typeError(path, `a value that fits ${bits} bits`, value);
+  const span = Math.ceil((bit + bits) / 8);
+  let raw = 0n;
+  for (let i = span - 1; i >= 0; i--) raw = (raw << 8n) | BigInt(view.getUint8(byte + i));
+  const mask = ((1n << BigInt(bits)) - 1n) << BigInt(bit);
+  raw = (raw & ~mask) | ((BigInt.asUintN(bits, n) << BigInt(bit)) & mask);
+  for (let i = 0; i < span; i++) {
+    view.setUint8(byte + i, Number(raw & 0xffn));
+    raw >>= 8n;
+  }
+}
+
+// --- from BTF ----------------------------------------------------------------------
+
+/** Builds (and caches, per BTF and options) codecs for the types of one BTF. */
+export class CodecFactory {
+  readonly btf: Btf;
+  readonly #options: CodecOptions;
+  readonly #cache = new Map<number, Codec>();
+
+  constructor(btf: Btf, options: CodecOptions = {}) {
+    this.btf = btf;
+    this.#options = options;
+  }
+
+  /** The codec of BTF type `id`. */
+  codec(id: number): Codec {
+    let codec = this.#cache.get(id);
+    if (!codec) {
+      codec = this.#build(id);
+      this.#cache.set(id, codec);
+    }
+    return codec;
+  }
+
+  /** The codec of the type named `name` (e.g. "event" for struct event). */
+  named(name: string): Codec {
+    const t = this.btf.find(name, 'struct') ?? this.btf.find(name);
+    if (!t) throw new TypeError(`no type named '${name}' in this BTF`);
+    return this.codec(t.id);
+  }
+
+  #build(id: number): Codec {
+    const btf = this.btf;
+    const t = btf.resolve(id);
+    const name = btf.describe(id);
+    switch (t.kind) {
+      case 'int': {
+        if ((t.encoding ?? 0) & BTF_INT_BOOL) return boolCodec;
+        const signed = ((t.encoding ?? 0) & BTF_INT_SIGNED) !== 0;
+        return intCodec(name, t.size as number, signed);
+      }
+      case 'float':
+        return floatCodec(t.size as number, name);
+      case 'ptr':
+        return intCodec(name, 8, false);
+      case 'enum':
+      case 'enum64':
+        return this.#enumCodec(t, name);
+      case 'array':
+        return this.#arrayCodec(t, name);
+      case 'struct':
+      case 'union':
+        return this.#objectCodec(t, name);
+      default:
+        throw new TypeError(`cannot encode or decode ${name} (BTF ${t.kind})`);
+    }
+  }
+
+  #enumCodec(t: BtfType, name: string): Codec {
+    const base = intCodec(name, t.size as number, t.signed ?? false);
+    if (this.#options.enums !== 'names') return base;
+    const byValue = new Map<string, string>();
+    const byName = new Map<string, number | bigint>();
+    for (const v of t.values ?? []) {
+      byValue.set(String(v.value), v.name);
+      byName.set(v.name, v.value);
+    }
+    return {
+      size: base.size,
+      name,
+      decode(view, offset) {
+        const raw = base.decode(view, offset);
+        return byValue.get(String(raw)) ?? raw;
+      },
+      encode(value, view, offset, path = 'value') {
+        if (typeof value === 'string') {
+          const v = byName.get(value);
+          if (v === undefined) throw new TypeError(`${path}: ${name} has no enumerator '${value}' (it has: ${[...byName.keys()].join(', ')})`);
+          base.encode(v, view, offset, path);
+        } else {
+          base.encode(value as number, view, offset, path);
+        }
+      },
+    };
+  }
+
+  #arrayCodec(t: BtfType, name: string): Codec {
+    const length = t.length ?? 0;
+    const element = this.btf.resolve(t.type as number);
+    if (element.kind === 'int' && element.size === 1) {
+      const isChar = ((element.encoding ?? 0) & BTF_INT_CHAR) !== 0 || element.name === 'char';
+      if (isChar) return { ...cstring(length), name };
+      if (!((element.encoding ?? 0) & BTF_INT_SIGNED)) {
+        return {
+          size: length,
+          name,
+          decode: (view, offset) => new Uint8Array(view.buffer.slice(view.byteOffset + offset, view.byteOffset + offset + length)),
+          encode(value, view, offset, path = 'value') {
+            const src = value instanceof Uint8Array ? value : Array.isArray(value) ? Uint8Array.from(value as number[]) : null;
+            if (!src || src.length > length) throw typeError(path, `at most ${length} bytes (${name})`, value);
+            const target = new Uint8Array(view.buffer, view.byteOffset + offset, length);
+            target.fill(0);
+            target.set(src);
+          },
+        };
+      }
+    }
+    return { ...array(this.codec(t.type as number), length), name };
+  }
+
+  #objectCodec(t: BtfType, name: string): Codec {
+    const fields: Field[] = [];
+    const collect = (type: BtfType, base: number) => {
+      for (const m of type.members ?? []) {
+        const member = this.btf.resolve(m.type);
+        if (!m.name && (member.kind === 'struct' || member.kind === 'union')) {
+          // Anonymous struct/union: its fields belong to the enclosing object, as in C.
+          collect(member, base + m.bitOffset / 8);
+          continue;
+        }
+        const signed = member.kind === 'int' && ((member.encoding ?? 0) & BTF_INT_SIGNED) !== 0;
+        if (m.bitSize) {
+          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + Math.floor(m.bitOffset / 8), bitSize: m.bitSize, bitOffset: m.bitOffset % 8, signed });
+        } else {
+          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + m.bitOffset / 8, bitSize: 0, bitOffset: 0, signed });
+        }
+      }
+    };
+    collect(t, 0);
+    return objectCodec(t.kind as 'struct' | 'union', t.size as number, fields, name);
+  }
+}

@@ -1,0 +1,112 @@
+import type { NativeMapHandle } from '../typings/native';
+import type { Btf } from './btf/btf';
+import type { Codec, CodecFactory } from './btf/codec';
+import { bpfError } from './errors';
+import { listNames } from './resource';
+
+/** Where one global variable lives. */
+export interface GlobalInfo {
+  name: string;
+  /** Its section: ".rodata", ".data", ".bss", ".data.custom"... */
+  section: string;
+  /** C-like type name, e.g. "__u32", "struct inner", "char[8]". */
+  type: string;
+  offset: number;
+  size: number;
+  /** .rodata variables: settable before load only (the kernel freezes them). */
+  readonly: boolean;
+}
+
+interface Variable extends GlobalInfo {
+  map: NativeMapHandle;
+  codec: Codec;
+}
+
+/**
+ * The object's global variables (`.rodata`, `.data`, `.bss` and custom `.data.*` /
+ * `.rodata.*` sections), by name, typed by BTF. Before load, `set` changes their initial
+ * values (for `.rodata`, what the verifier sees as constants); after load, `.data` and
+ * `.bss` are read and written in place through the mmapped map, with no syscall.
+ */
+export class Globals implements Iterable<[string, unknown]> {
+  readonly #variables = new Map<string, Variable>();
+  readonly #assertUsable: (operation: string) => void;
+
+  /** @internal Made by BpfObject. */
+  constructor(btf: Btf | undefined, codecs: CodecFactory | undefined, maps: NativeMapHandle[], assertUsable: (operation: string) => void) {
+    this.#assertUsable = assertUsable;
+    if (!btf || !codecs) return;
+    for (const map of maps) {
+      const id = map.btfValueTypeId;
+      if (!id) continue;
+      const sec = btf.type(id);
+      if (sec.kind !== 'datasec') continue;
+      const section = sec.name;
+      for (const v of sec.vars ?? []) {
+        const variable = btf.type(v.type);
+        if (variable.kind !== 'var' || !variable.name) continue;
+        let codec: Codec;
+        try {
+          codec = codecs.codec(variable.type as number);
+        } catch {
+          continue; // a type we cannot encode (e.g. a function pointer table): not listed
+        }
+        this.#variables.set(variable.name, {
+          name: variable.name,
+          section,
+          type: btf.describe(variable.type as number),
+          offset: v.offset,
+          size: v.size,
+          readonly: section.startsWith('.rodata'),
+          map,
+          codec,
+        });
+      }
+    }
+  }
+
+  #find(name: string, operation: string): Variable {
+    this.#assertUsable(operation);
+    const v = this.#variables.get(name);
+    if (!v) throw bpfError(operation, 'ENOENT', `no global variable '${name}'; ${listNames(this.#variables.keys())}`);
+    return v;
+  }
+
+  /** The variable's current value. */
+  get(name: string): unknown {
+    const v = this.#find(name, 'globals.get');
+    const bytes = v.map.readData(v.offset, v.size);
+    return v.codec.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+  }
+
+  /** Sets the variable: before load for `.rodata`, any time for `.data` / `.bss`. */
+  set(name: string, value: unknown): this {
+    const v = this.#find(name, 'globals.set');
+    const bytes = Buffer.alloc(v.size);
+    v.codec.encode(value, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, name);
+    v.map.writeData(v.offset, bytes);
+    return this;
+  }
+
+  has(name: string): boolean {
+    return this.#variables.has(name);
+  }
+
+  /** Every variable's name. */
+  keys(): IterableIterator<string> {
+    return this.#variables.keys();
+  }
+
+  /** Where and what each variable is. */
+  describe(): GlobalInfo[] {
+    return [...this.#variables.values()].map(({ name, section, type, offset, size, readonly }) => ({ name, section, type, offset, size, readonly }));
+  }
+
+  *entries(): IterableIterator<[string, unknown]> {
+    for (const name of this.#variables.keys()) yield [name, this.get(name)];
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, unknown]> {
+    return this.entries();
+  }
+}
