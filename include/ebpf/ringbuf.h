@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Counting the records a BPF ring buffer could not take, for the `ebpf` package.
+ * Ring buffer helpers for the `ebpf` package: counting the records a BPF ring buffer could
+ * not take, and keeping record types in BTF.
  *
  * The kernel does not count failed reservations. Declare a counter next to the ring:
  *
@@ -52,5 +53,16 @@
 			__ebpf_ringbuf_count_drop(ring);                         \
 		__ebpf_err;                                                      \
 	})
+
+/*
+ * Keeps `struct name` in the object's BTF, so that user space can decode records by type
+ * name (ringBuffer({ type: 'event' })): clang only describes types that a map, a global
+ * or a function signature uses, and a record reserved as `void *` is none of those.
+ *
+ *     EBPF_RECORD_TYPE(event);
+ *
+ * It costs one pointer in .bss.
+ */
+#define EBPF_RECORD_TYPE(name) struct name *__ebpf_record_##name __attribute__((unused))
 
 #endif /* EBPF_RINGBUF_H */
