@@ -164,7 +164,12 @@ function buildError(info: NativeErrorInfo, needed: readonly string[]): BpfError 
   let message = `${info.operation}: ${info.description}`;
   if (info.detail) message += ` (${info.detail})`;
   if ((info.errno === osConstants.errno.EPERM || info.errno === osConstants.errno.EACCES) && !info.verifierLog) {
-    message += `: ${tracefsPermissionHint(info) ?? permissionHint(info.operation, needed)}`;
+    if (info.operation.startsWith('map.')) {
+      // The fd is the permission for map operations: a refusal is about the map itself.
+      message += ': the map is read-only to user space (frozen, or created with BPF_F_RDONLY)';
+    } else {
+      message += `: ${tracefsPermissionHint(info) ?? permissionHint(info.operation, needed)}`;
+    }
   }
   const hint = kprobeHint(info) ?? tracepointHint(info);
   if (hint) message += `: ${hint}`;

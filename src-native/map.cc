@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <vector>
+#include <vector>
 
 #include "addon.h"
 #include "object.h"
@@ -14,6 +15,12 @@
 
 namespace ebpf {
 namespace {
+
+bpf_map_batch_opts BatchOpts() {
+  bpf_map_batch_opts opts{};
+  opts.sz = sizeof(opts);
+  return opts;
+}
 
 bool IsPerCpu(bpf_map_type type) {
   return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
@@ -39,6 +46,13 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceAccessor("btfKeyTypeId", &MapHandle::GetBtfKeyTypeId, nullptr),
       InstanceAccessor("btfValueTypeId", &MapHandle::GetBtfValueTypeId, nullptr),
       InstanceMethod("readData", &MapHandle::ReadData),
+      InstanceMethod("lookupBatch", &MapHandle::LookupBatch),
+      InstanceMethod("updateBatch", &MapHandle::UpdateBatch),
+      InstanceMethod("deleteBatch", &MapHandle::DeleteBatch),
+      InstanceMethod("push", &MapHandle::Push),
+      InstanceMethod("pop", &MapHandle::Pop),
+      InstanceMethod("peek", &MapHandle::Peek),
+      InstanceMethod("freeze", &MapHandle::Freeze),
       InstanceMethod("writeData", &MapHandle::WriteData),
   });
 }
@@ -202,6 +216,109 @@ Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   }
   uint8_t* target = DataRange(env, "globals.set", offset, bytes.size);
   if (bytes.size != 0) std::memmove(target, bytes.data, bytes.size);
+  return env.Undefined();
+}
+
+// lookupBatch(token | null, max) -> { keys, values, count, token, done }: up to `max`
+// entries in one syscall. `token` continues where the previous call stopped (opaque).
+Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.lookupBatch");
+  size_t key_size = bpf_map__key_size(raw_);
+  size_t value_bytes = ValueBytes(env, raw_);
+  size_t token_size = key_size > 8 ? key_size : 8;
+  std::vector<uint8_t> in;
+  if (!info[0].IsNull() && !info[0].IsUndefined()) {
+    Bytes token = GetBytesOfSize(env, info[0], token_size, "batch token");
+    in.assign(token.data, token.data + token.size);
+  }
+  uint32_t max = GetUint32(env, info[1], "batch size");
+  if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
+  Napi::Buffer<uint8_t> keys = Napi::Buffer<uint8_t>::New(env, key_size * max);
+  Napi::Buffer<uint8_t> values = Napi::Buffer<uint8_t>::New(env, value_bytes * max);
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, token_size);
+  __u32 count = max;
+  bpf_map_batch_opts opts = BatchOpts();
+  int err = bpf_map_lookup_batch(fd, in.empty() ? nullptr : in.data(), out.Data(), keys.Data(), values.Data(), &count, &opts);
+  bool done = err == -ENOENT;
+  if (err < 0 && !done) Check(env, err, "map.lookupBatch", "map '" + name_ + "'");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("keys", keys);
+  result.Set("values", values);
+  result.Set("count", count);
+  result.Set("token", out);
+  result.Set("done", done);
+  return result;
+}
+
+// updateBatch(keys, values, count, flags) -> entries written
+Napi::Value MapHandle::UpdateBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.updateBatch");
+  uint32_t count = GetUint32(env, info[2], "count");
+  Bytes keys = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_) * static_cast<size_t>(count), "keys");
+  Bytes values = GetBytesOfSize(env, info[1], ValueBytes(env, raw_) * static_cast<size_t>(count), "values");
+  bpf_map_batch_opts opts = BatchOpts();
+  opts.elem_flags = info[3].IsNumber() ? static_cast<__u64>(info[3].As<Napi::Number>().Int64Value()) : 0;
+  __u32 done = count;
+  Check(env, bpf_map_update_batch(fd, keys.data, values.data, &done, &opts), "map.updateBatch", "map '" + name_ + "'");
+  return Napi::Number::New(env, done);
+}
+
+// deleteBatch(keys, count) -> entries deleted (stops at the first key that is not there)
+Napi::Value MapHandle::DeleteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.deleteBatch");
+  uint32_t count = GetUint32(env, info[1], "count");
+  Bytes keys = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_) * static_cast<size_t>(count), "keys");
+  bpf_map_batch_opts opts = BatchOpts();
+  __u32 done = count;
+  int err = bpf_map_delete_batch(fd, keys.data, &done, &opts);
+  if (err < 0 && err != -ENOENT) Check(env, err, "map.deleteBatch", "map '" + name_ + "'");
+  return Napi::Number::New(env, done);
+}
+
+// push(value, flags): queue, stack (enqueue) and bloom filter (add) maps, which have no keys.
+Napi::Value MapHandle::Push(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.push");
+  Bytes value = GetBytesOfSize(env, info[0], ValueBytes(env, raw_), "value");
+  uint64_t flags = info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
+  Check(env, bpf_map_update_elem(fd, nullptr, value.data, flags), "map.push", "map '" + name_ + "'");
+  return env.Undefined();
+}
+
+Napi::Value MapHandle::KeylessLookup(const Napi::CallbackInfo& info, bool remove) {
+  Napi::Env env = info.Env();
+  const char* operation = remove ? "map.pop" : "map.peek";
+  int fd = RequireFd(env, operation);
+  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env, raw_));
+  int err = remove ? bpf_map_lookup_and_delete_elem(fd, nullptr, value.Data()) : bpf_map_lookup_elem(fd, nullptr, value.Data());
+  if (err == -ENOENT) return env.Undefined();
+  Check(env, err, operation, "map '" + name_ + "'");
+  return value;
+}
+
+// pop() -> Buffer | undefined (queue: oldest, stack: newest)
+Napi::Value MapHandle::Pop(const Napi::CallbackInfo& info) { return KeylessLookup(info, true); }
+
+// peek(value?) -> Buffer | undefined; for bloom filters, peek(value) tells membership.
+Napi::Value MapHandle::Peek(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsUndefined()) return KeylessLookup(info, false);
+  int fd = RequireFd(env, "map.peek");
+  Bytes value = GetBytesOfSize(env, info[0], ValueBytes(env, raw_), "value");
+  std::vector<uint8_t> copy(value.data, value.data + value.size);
+  int err = bpf_map_lookup_elem(fd, nullptr, copy.data());
+  if (err == -ENOENT) return Napi::Boolean::New(env, false);
+  Check(env, err, "map.peek", "map '" + name_ + "'");
+  return Napi::Boolean::New(env, true);
+}
+
+// freeze(): no more writes from user space (BPF_MAP_FREEZE).
+Napi::Value MapHandle::Freeze(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env, bpf_map_freeze(RequireFd(env, "map.freeze")), "map.freeze", "map '" + name_ + "'");
   return env.Undefined();
 }
 

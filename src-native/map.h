@@ -41,6 +41,14 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value GetBtfKeyTypeId(const Napi::CallbackInfo& info);
   Napi::Value GetBtfValueTypeId(const Napi::CallbackInfo& info);
   Napi::Value ReadData(const Napi::CallbackInfo& info);
+  Napi::Value LookupBatch(const Napi::CallbackInfo& info);
+  Napi::Value UpdateBatch(const Napi::CallbackInfo& info);
+  Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
+  Napi::Value Push(const Napi::CallbackInfo& info);
+  Napi::Value Pop(const Napi::CallbackInfo& info);
+  Napi::Value Peek(const Napi::CallbackInfo& info);
+  Napi::Value Freeze(const Napi::CallbackInfo& info);
+  Napi::Value KeylessLookup(const Napi::CallbackInfo& info, bool remove);
   Napi::Value WriteData(const Napi::CallbackInfo& info);
   uint8_t* DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size);
 

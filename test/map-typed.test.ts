@@ -136,3 +136,100 @@ describe('globals', () => {
     expect(() => g.get('counter')).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
 });
+
+describe('many at once', () => {
+  test('setMany / entries({ batchSize }) / getMany / deleteMany agree with single operations on 100,000 entries', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    const N = 100_000;
+    const entries: [number, bigint][] = Array.from({ length: N }, (_, i) => [i * 7, BigInt(i) * 3n]);
+    expect(m.setMany(entries)).toBe(N);
+    // Batched dump vs. next-key iteration.
+    const batched = new Map(m.entries({ batchSize: 4096 }));
+    expect(batched.size).toBe(N);
+    const single = new Map(m.entries());
+    expect(single).toEqual(batched);
+    for (const [k, v] of entries) expect(batched.get(k)).toBe(v);
+    const some = [0, 7, 14, 3, 70_000 * 7];
+    expect(m.getMany(some)).toEqual([0n, 3n, 6n, undefined, 210_000n]);
+    expect(some.map((k) => m.get(k))).toEqual(m.getMany(some));
+    // Missing keys in the middle are skipped.
+    expect(m.deleteMany([0, 1, 7, 2, 14])).toBe(3);
+    expect(m.getMany([0, 7, 14, 21])).toEqual([undefined, undefined, undefined, 9n]);
+    expect(m.deleteMany(entries.map(([k]) => k))).toBe(N - 3);
+    expect([...m.keys()]).toEqual([]);
+  });
+
+  test('batched reads of per-CPU and array maps', () => {
+    const colors = obj.map<number, number>('colors');
+    colors.setMany([
+      [0, 1],
+      [3, 40],
+    ]);
+    expect([...colors.entries({ batchSize: 2 })]).toEqual([
+      [0, 1],
+      [1, 0],
+      [2, 0],
+      [3, 40],
+    ]);
+    const pc = obj.map<Inner, bigint>('per_cpu_by_inner');
+    pc.set({ a: 1, b: 1, tag: 'a' }, 5n);
+    const [[key, values]] = [...pc.entries({ batchSize: 8 })] as unknown as [Inner, bigint[]][];
+    expect(key).toEqual({ a: 1, b: 1, tag: 'a' });
+    expect(values.every((v) => v === 5n)).toBe(true);
+  });
+});
+
+describe('other map types', () => {
+  test('queue and stack: push, peek, pop', () => {
+    const fifo = obj.map<never, number>('fifo');
+    for (const v of [1, 2, 3]) fifo.push(v);
+    expect(fifo.peek()).toBe(1);
+    expect([fifo.pop(), fifo.pop(), fifo.pop(), fifo.pop()]).toEqual([1, 2, 3, undefined]);
+    const lifo = obj.map<never, Inner>('lifo');
+    lifo.push({ a: 1, b: 0, tag: 'one' });
+    lifo.push({ a: 2, b: 0, tag: 'two' });
+    expect(lifo.pop()).toEqual({ a: 2, b: 0, tag: 'two' });
+    expect(() => obj.map('records').push({})).toThrow(/map 'records' is a hash map, not queue or stack/);
+  });
+
+  test('bloom filter: add and mayContain', () => {
+    const seen = obj.map<never, bigint>('seen');
+    for (let i = 0n; i < 50n; i++) seen.add(i * 1000n);
+    for (let i = 0n; i < 50n; i++) expect(seen.mayContain(i * 1000n)).toBe(true);
+    const falsePositives = Array.from({ length: 200 }, (_, i) => seen.mayContain(BigInt(i) * 1000n + 1n)).filter(Boolean).length;
+    expect(falsePositives).toBeLessThan(40);
+  });
+
+  test('LPM trie: the longest prefix matches', () => {
+    const routes = obj.map<{ prefixlen: number; addr: Uint8Array }, number>('routes');
+    routes.set({ prefixlen: 16, addr: Uint8Array.from([198, 18, 0, 0]) }, 1);
+    routes.set({ prefixlen: 24, addr: Uint8Array.from([198, 18, 7, 0]) }, 2);
+    expect(routes.get({ prefixlen: 32, addr: Uint8Array.from([198, 18, 7, 9]) })).toBe(2);
+    expect(routes.get({ prefixlen: 32, addr: Uint8Array.from([198, 18, 9, 9]) })).toBe(1);
+    expect(routes.get({ prefixlen: 32, addr: Uint8Array.from([198, 19, 0, 1]) })).toBeUndefined();
+  });
+
+  test('LRU hash evicts instead of failing when full', () => {
+    const recent = obj.map<number, bigint>('recent');
+    for (let i = 0; i < 500; i++) recent.set(i, BigInt(i));
+    const kept = [...recent.keys()];
+    expect(kept.length).toBeLessThanOrEqual(64);
+    expect(recent.get(499)).toBe(499n);
+  });
+
+  test('hash of maps: inner maps go in as maps and read back as ids', () => {
+    const outer = obj.map<number, unknown>('outer');
+    expect(outer.raw.get(0)).toBeDefined(); // libbpf placed inner_a at load
+    outer.set(1, obj.map('inner_b'));
+    expect(outer.raw.get(1)!.readUInt32LE(0)).toBeGreaterThan(0);
+    expect(outer.delete(1)).toBe(true);
+  });
+
+  test('freeze() stops writes from user space', () => {
+    const recent = obj.map<number, bigint>('recent');
+    recent.set(1, 1n);
+    recent.freeze();
+    expect(() => recent.set(2, 2n)).toThrow(expect.objectContaining({ code: 'EPERM', operation: 'map.update' }));
+    expect(recent.get(1)).toBe(1n);
+  });
+});

@@ -77,6 +77,14 @@ export interface NativeMapHandle {
   readonly btfKeyTypeId: number;
   readonly btfValueTypeId: number;
   readData(offset: number, size: number): Buffer;
+  lookupBatch(token: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };
+  updateBatch(keys: Uint8Array, values: Uint8Array, count: number, flags: number): number;
+  deleteBatch(keys: Uint8Array, count: number): number;
+  push(value: Uint8Array, flags: number): void;
+  pop(): Buffer | undefined;
+  peek(): Buffer | undefined;
+  peek(value: Uint8Array): boolean;
+  freeze(): void;
   writeData(offset: number, bytes: Uint8Array): void;
 }
 

@@ -135,6 +135,10 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
 
   #encodeValue(value: V | V[]): Uint8Array {
     const h = this.#handle;
+    if (value instanceof BpfMap && h.valueSize === 4) {
+      // Map-in-map: the inner map goes in by its fd.
+      return toBytes(mapInternals(value as BpfMap<unknown, unknown>).handle.fd, 4, 'value');
+    }
     if (!h.perCpu) return encodeWith(this.#valueCodec, value as V, h.valueSize, 'value');
     if (value instanceof Uint8Array && value.byteLength === h.valueBytes) return value;
     if (Array.isArray(value) && value.length === h.valueBytes / (Math.ceil(h.valueSize / 8) * 8) && !(this.#valueCodec.name.endsWith(']'))) {
@@ -183,8 +187,16 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     for (const [, value] of this.entries()) yield value;
   }
 
-  /** Every [key, value] pair; keys deleted while iterating are skipped. */
-  *entries(): IterableIterator<[K, V]> {
+  /**
+   * Every [key, value] pair; keys deleted while iterating are skipped. With `batchSize`,
+   * reads that many entries per syscall (BPF_MAP_LOOKUP_BATCH) where the kernel and map
+   * type allow it, instead of two syscalls per entry.
+   */
+  *entries(options: { batchSize?: number } = {}): IterableIterator<[K, V]> {
+    if (options.batchSize !== undefined) {
+      yield* this.#entriesBatched(options.batchSize);
+      return;
+    }
     for (const [key, value] of this.raw.entries()) yield [this.#decodeKey(key), this.#decodeValue(value) as V];
   }
 
@@ -195,6 +207,133 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** Removes every key; array maps, whose entries always exist, are zeroed instead. */
   clear(): void {
     this.raw.clear();
+  }
+
+  // --- many at once ---------------------------------------------------------------
+
+  /** The values of `keys`, in their order (undefined where absent). */
+  getMany(keys: Iterable<K>): (V | undefined)[] {
+    return Array.from(keys, (key) => this.get(key));
+  }
+
+  /** Stores every [key, value] in one syscall (BPF_MAP_UPDATE_BATCH), or one by one where the kernel or map type has no batch. */
+  setMany(entries: Iterable<[K, V]>, flags: UpdateFlag = 'any'): number {
+    this.#owner.assertLoaded('map.setMany');
+    const list = [...entries];
+    if (list.length === 0) return 0;
+    const h = this.#handle;
+    const keys = Buffer.alloc(h.keySize * list.length);
+    const values = Buffer.alloc(h.valueBytes * list.length);
+    list.forEach(([k, v], i) => {
+      keys.set(encodeWith(this.#keyCodec, k, h.keySize, `entries[${i}][0]`), i * h.keySize);
+      values.set(this.#encodeValue(v), i * h.valueBytes);
+    });
+    const flagValue = updateFlags(flags);
+    return withBatchFallback(
+      () => h.updateBatch(keys, values, list.length, flagValue),
+      () => {
+        for (let i = 0; i < list.length; i++) {
+          h.update(keys.subarray(i * h.keySize, (i + 1) * h.keySize), values.subarray(i * h.valueBytes, (i + 1) * h.valueBytes), flagValue);
+        }
+        return list.length;
+      },
+    );
+  }
+
+  /** Removes every key of `keys` that is there (BPF_MAP_DELETE_BATCH where possible); returns how many were. */
+  deleteMany(keys: Iterable<K>): number {
+    this.#owner.assertLoaded('map.deleteMany');
+    const h = this.#handle;
+    const list = Array.from(keys, (k, i) => encodeWith(this.#keyCodec, k, h.keySize, `keys[${i}]`));
+    const one = (from: number) => {
+      let n = 0;
+      for (let i = from; i < list.length; i++) if (h.delete(list[i])) n++;
+      return n;
+    };
+    return withBatchFallback(
+      () => {
+        // The kernel stops at the first key that is not there: skip it and go on.
+        let deleted = 0;
+        for (let from = 0; from < list.length; ) {
+          const chunk = Buffer.concat(list.slice(from));
+          const n = h.deleteBatch(chunk, list.length - from);
+          deleted += n;
+          from += n + 1;
+        }
+        return deleted;
+      },
+      () => one(0),
+    );
+  }
+
+  *#entriesBatched(batchSize: number): IterableIterator<[K, V]> {
+    this.#owner.assertLoaded('map.entries');
+    const h = this.#handle;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
+    let token: Buffer | null = null;
+    let first: ReturnType<NativeMapHandle['lookupBatch']>;
+    try {
+      first = h.lookupBatch(null, batchSize);
+    } catch (e) {
+      if (!batchUnsupported(e)) throw e;
+      yield* this.entries();
+      return;
+    }
+    for (let batch = first; ; ) {
+      for (let i = 0; i < batch.count; i++) {
+        const key = this.#decodeKey(batch.keys.subarray(i * h.keySize, (i + 1) * h.keySize));
+        const value = this.#decodeValue(batch.values.subarray(i * h.valueBytes, (i + 1) * h.valueBytes)) as V;
+        yield [key, value];
+      }
+      if (batch.done) return;
+      token = batch.token;
+      this.#owner.assertLoaded('map.entries');
+      batch = h.lookupBatch(token, batchSize);
+    }
+  }
+
+  // --- queue, stack, bloom filter -------------------------------------------------
+
+  #keyless(operation: string, types: string[]): NativeMapHandle {
+    this.#owner.assertLoaded(operation);
+    if (!types.includes(this.#handle.type)) throw new TypeError(`${operation}: map '${this.name}' is a ${this.#handle.type} map, not ${types.join(' or ')}`);
+    return this.#handle;
+  }
+
+  /** Queue and stack maps: adds `value` (flags 'exist' replaces the oldest when full). */
+  push(value: V, flags: UpdateFlag = 'any'): void {
+    const h = this.#keyless('map.push', ['queue', 'stack']);
+    h.push(encodeWith(this.#valueCodec, value, h.valueSize, 'value'), updateFlags(flags));
+  }
+
+  /** Queue and stack maps: removes and returns the next value (queue: oldest, stack: newest). */
+  pop(): V | undefined {
+    const bytes = this.#keyless('map.pop', ['queue', 'stack']).pop();
+    return bytes === undefined ? undefined : decodeWith(this.#valueCodec, bytes, 0);
+  }
+
+  /** Queue and stack maps: the next value, left in place. */
+  peek(): V | undefined {
+    const bytes = this.#keyless('map.peek', ['queue', 'stack']).peek();
+    return bytes === undefined ? undefined : decodeWith(this.#valueCodec, bytes, 0);
+  }
+
+  /** Bloom filter maps: adds `value`. */
+  add(value: V): void {
+    const h = this.#keyless('map.add', ['bloom_filter']);
+    h.push(encodeWith(this.#valueCodec, value, h.valueSize, 'value'), 0);
+  }
+
+  /** Bloom filter maps: false when `value` was surely never added; true when it may have been. */
+  mayContain(value: V): boolean {
+    const h = this.#keyless('map.mayContain', ['bloom_filter']);
+    return h.peek(encodeWith(this.#valueCodec, value, h.valueSize, 'value'));
+  }
+
+  /** No more writes from user space, ever (BPF_MAP_FREEZE); BPF programs may still write. */
+  freeze(): void {
+    this.#owner.assertLoaded('map.freeze');
+    this.#handle.freeze();
   }
 
   /**
@@ -227,6 +366,21 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
 
   toString(): string {
     return `BpfMap(${this.name})`;
+  }
+}
+
+/** Errors that mean "no batch operations here" (old kernel, or a map type without them). */
+function batchUnsupported(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'EINVAL' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'E524' || code === 'ENOSYS';
+}
+
+function withBatchFallback(batch: () => number, oneByOne: () => number): number {
+  try {
+    return batch();
+  } catch (e) {
+    if (!batchUnsupported(e)) throw e;
+    return oneByOne();
   }
 }
 
