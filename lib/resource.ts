@@ -17,6 +17,9 @@ export interface ObjectContext {
   findMap(name: string): BpfMap | undefined;
   /** Codecs for the object's BTF types, when it has BTF. */
   codecs(): CodecFactory | undefined;
+  /** A map opened from a pin, with no object. */
+  readonly standalone?: boolean;
+  closeStandalone?(): void;
   /** Throws a BpfError when the object is closed or loading. */
   assertUsable(operation: string): void;
   /** Throws a BpfError unless the object is loaded (and usable). */

@@ -33,6 +33,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("vmlinuxHeader", &Addon::VmlinuxHeader),
       InstanceMethod("numPossibleCpus", &Addon::NumPossibleCpus),
       InstanceMethod("btfTypes", &Addon::BtfTypes),
+      InstanceMethod("openPinnedMap", &Addon::OpenPinnedMap),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
       InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),
@@ -120,6 +121,10 @@ std::string BtfPath(Napi::Env env, const Napi::Value& value) {
 }
 
 }  // namespace
+
+Napi::Value Addon::OpenPinnedMap(const Napi::CallbackInfo& info) {
+  return MapHandle::OpenPinned(info.Env(), GetString(info.Env(), info[0], "pin path"));
+}
 
 // btfTypes(path?): the types of a BTF file (the kernel's by default), index = type id.
 Napi::Value Addon::BtfTypes(const Napi::CallbackInfo& info) {

@@ -44,6 +44,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value VmlinuxHeader(const Napi::CallbackInfo& info);
   Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info);
   Napi::Value BtfTypes(const Napi::CallbackInfo& info);
+  Napi::Value OpenPinnedMap(const Napi::CallbackInfo& info);
 
   std::set<Resource*> links_;
   std::set<Resource*> objects_;

@@ -4,12 +4,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unistd.h>
 #include <vector>
 #include <vector>
 
 #include "addon.h"
 #include "object.h"
 #include "util/args.h"
+#include "util/log.h"
 #include "util/errors.h"
 #include "util/type_tags.h"
 
@@ -53,6 +55,10 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceMethod("pop", &MapHandle::Pop),
       InstanceMethod("peek", &MapHandle::Peek),
       InstanceMethod("freeze", &MapHandle::Freeze),
+      InstanceMethod("pin", &MapHandle::Pin),
+      InstanceMethod("unpin", &MapHandle::Unpin),
+      InstanceAccessor("pinPath", &MapHandle::GetPinPath, nullptr),
+      InstanceMethod("close", &MapHandle::Close),
       InstanceMethod("writeData", &MapHandle::WriteData),
   });
 }
@@ -62,73 +68,168 @@ Napi::Object MapHandle::New(Napi::Env env, Napi::Value owner, bpf_map* map) {
 }
 
 // Only constructed by ObjectHandle::Maps.
-MapHandle::MapHandle(const Napi::CallbackInfo& info) : OwnedHandle(info, "MapHandle", Kind::Map) {
-  name_ = bpf_map__name(raw_);
+// Constructed by ObjectHandle::Maps, or by OpenPinned (owner null, External<Standalone>).
+MapHandle::MapHandle(const Napi::CallbackInfo& info) : OwnedHandle(info, "MapHandle", Kind::Map, true) {
+  if (raw_ != nullptr) {
+    name_ = bpf_map__name(raw_);
+  } else {
+    standalone_.reset(info[1].As<Napi::External<Standalone>>().Data());
+    name_ = standalone_->info.name;
+  }
+}
+
+MapHandle::~MapHandle() { CloseStandalone(); }
+
+void MapHandle::CloseStandalone() {
+  if (standalone_ && standalone_->fd >= 0) {
+    close(standalone_->fd);
+    standalone_->fd = -1;
+  }
+}
+
+// openPinned(path) -> MapHandle of the map pinned at `path` (no object).
+Napi::Value MapHandle::OpenPinned(Napi::Env env, const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowBpfError(env, "openPinned", -fd, path);
+  std::unique_ptr<Standalone> standalone(new Standalone());
+  standalone->fd = fd;
+  __u32 len = sizeof(standalone->info);
+  int err = bpf_map_get_info_by_fd(fd, &standalone->info, &len);
+  if (err < 0) {
+    close(fd);
+    ThrowBpfError(env, "openPinned", -err, path + " (is it a map?)");
+  }
+  Napi::Object handle = Addon::Get(env)->map_ctor.New({env.Null(), Napi::External<Standalone>::New(env, standalone.get())});
+  standalone.release();  // owned by the handle now
+  return handle;
+}
+
+// pin(path): the map stays in the kernel under `path` (bpffs) after every fd is closed.
+Napi::Value MapHandle::Pin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = GetString(env, info[0], "pin path");
+  bpf_map* map = Require(env, "map.pin");
+  LogCapture log;
+  if (map != nullptr) {
+    Check(env, bpf_map__pin(map, path.c_str()), "map.pin", path, &log);
+  } else {
+    Check(env, bpf_obj_pin(standalone_->fd, path.c_str()), "map.pin", path);
+  }
+  return env.Undefined();
+}
+
+// unpin(path?): removes the pin (the map's own pin path when none is given).
+Napi::Value MapHandle::Unpin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = Require(env, "map.unpin");
+  std::string path = info[0].IsUndefined() ? "" : GetString(env, info[0], "pin path");
+  LogCapture log;
+  if (map != nullptr) {
+    Check(env, bpf_map__unpin(map, path.empty() ? nullptr : path.c_str()), "map.unpin", path, &log);
+  } else {
+    if (path.empty()) ThrowTypeError(env, "unpin() of a map opened from a pin needs the path");
+    if (unlink(path.c_str()) < 0) ThrowBpfError(env, "map.unpin", errno, path);
+  }
+  return env.Undefined();
+}
+
+// pinPath: where libbpf pinned the map (LIBBPF_PIN_BY_NAME or pin()), or null.
+Napi::Value MapHandle::GetPinPath(const Napi::CallbackInfo& info) {
+  bpf_map* map = Require(info.Env(), "map.pinPath");
+  const char* path = map != nullptr ? bpf_map__pin_path(map) : nullptr;
+  return path != nullptr ? Napi::Value(Napi::String::New(info.Env(), path)) : info.Env().Null();
+}
+
+Napi::Value MapHandle::Close(const Napi::CallbackInfo& info) {
+  CloseStandalone();
+  return info.Env().Undefined();
+}
+
+bpf_map* MapHandle::Require(Napi::Env env, const std::string& operation) {
+  if (!standalone_) return OwnedHandle::Require(env, operation);
+  if (standalone_->fd < 0) ThrowBpfError(env, operation, EBADF, "map '" + name_ + "' is closed");
+  return nullptr;
 }
 
 int MapHandle::RequireFd(Napi::Env env, const std::string& operation) {
-  int fd = bpf_map__fd(Require(env, operation));
+  bpf_map* map = Require(env, operation);
+  int fd = map != nullptr ? bpf_map__fd(map) : standalone_->fd;
   if (fd < 0) ThrowBpfError(env, operation, EBADF, "map '" + name_ + "' is not created yet; await load() first");
   return fd;
 }
 
 // Bytes of one value as the syscall sees it: per-CPU maps hold one 8-byte aligned slot
 // per possible CPU.
-size_t MapHandle::ValueBytes(Napi::Env env, bpf_map* map) const {
-  size_t size = bpf_map__value_size(map);
-  if (!IsPerCpu(bpf_map__type(map))) return size;
+size_t MapHandle::ValueBytes(Napi::Env env) const {
+  size_t size = ValueSize();
+  if (!IsPerCpu(Type())) return size;
   int cpus = Check(env, libbpf_num_possible_cpus(), "map.valueSize",
                    "cannot read the possible CPUs (/sys/devices/system/cpu/possible)");
   return ((size + 7) / 8) * 8 * static_cast<size_t>(cpus);
 }
+
+bpf_map_type MapHandle::Type() const {
+  return standalone_ ? static_cast<bpf_map_type>(standalone_->info.type) : bpf_map__type(raw_);
+}
+
+uint32_t MapHandle::KeySize() const { return standalone_ ? standalone_->info.key_size : bpf_map__key_size(raw_); }
+
+uint32_t MapHandle::ValueSize() const { return standalone_ ? standalone_->info.value_size : bpf_map__value_size(raw_); }
 
 Napi::Value MapHandle::GetName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), name_);
 }
 
 Napi::Value MapHandle::GetType(const Napi::CallbackInfo& info) {
-  const char* s = libbpf_bpf_map_type_str(bpf_map__type(Require(info.Env(), "map.type")));
+  Require(info.Env(), "map.type");
+  const char* s = libbpf_bpf_map_type_str(Type());
   return Napi::String::New(info.Env(), s != nullptr ? s : "unknown");
 }
 
 Napi::Value MapHandle::GetKeySize(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), bpf_map__key_size(Require(info.Env(), "map.keySize")));
+  Require(info.Env(), "map.keySize");
+  return Napi::Number::New(info.Env(), KeySize());
 }
 
 Napi::Value MapHandle::GetValueSize(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), bpf_map__value_size(Require(info.Env(), "map.valueSize")));
+  Require(info.Env(), "map.valueSize");
+  return Napi::Number::New(info.Env(), ValueSize());
 }
 
 Napi::Value MapHandle::GetValueBytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(ValueBytes(info.Env(), Require(info.Env(), "map.valueSize"))));
+  Require(info.Env(), "map.valueSize");
+  return Napi::Number::New(info.Env(), static_cast<double>(ValueBytes(info.Env())));
 }
 
 Napi::Value MapHandle::GetMaxEntries(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), bpf_map__max_entries(Require(info.Env(), "map.maxEntries")));
+  Require(info.Env(), "map.maxEntries");
+  return Napi::Number::New(info.Env(), standalone_ ? standalone_->info.max_entries : bpf_map__max_entries(raw_));
 }
 
 void MapHandle::SetMaxEntries(const Napi::CallbackInfo& info, const Napi::Value& value) {
   Napi::Env env = info.Env();
   bpf_map* map = Require(env, "map.maxEntries");
+  if (map == nullptr) ThrowBpfError(env, "map.maxEntries", EBUSY, "map '" + name_ + "' exists in the kernel already");
   uint32_t n = GetUint32(env, value, "maxEntries");
   Check(env, bpf_map__set_max_entries(map, n), "map.maxEntries", "map '" + name_ + "'");
 }
 
 Napi::Value MapHandle::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), bpf_map__fd(Require(info.Env(), "map.fd")));
+  return Napi::Number::New(info.Env(), RequireFd(info.Env(), "map.fd"));
 }
 
 Napi::Value MapHandle::GetPerCpu(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), IsPerCpu(bpf_map__type(Require(info.Env(), "map.perCpu"))));
+  Require(info.Env(), "map.perCpu");
+  return Napi::Boolean::New(info.Env(), IsPerCpu(Type()));
 }
 
 // lookup(key, flags?) -> Buffer | undefined
 Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.lookup");
-  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_), "key");
+  Bytes key = GetBytesOfSize(env, info[0], KeySize(), "key");
   uint64_t flags = info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
-  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env, raw_));
+  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env));
   int err = bpf_map_lookup_elem_flags(fd, key.data, value.Data(), flags);
   if (err == -ENOENT) return env.Undefined();
   Check(env, err, "map.lookup", "map '" + name_ + "'");
@@ -139,8 +240,8 @@ Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.update");
-  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_), "key");
-  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env, raw_), "value");
+  Bytes key = GetBytesOfSize(env, info[0], KeySize(), "key");
+  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env), "value");
   uint64_t flags = info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
   Check(env, bpf_map_update_elem(fd, key.data, value.data, flags), "map.update", "map '" + name_ + "'");
   return env.Undefined();
@@ -150,7 +251,7 @@ Napi::Value MapHandle::Update(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Delete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.delete");
-  Bytes key = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_), "key");
+  Bytes key = GetBytesOfSize(env, info[0], KeySize(), "key");
   int err = bpf_map_delete_elem(fd, key.data);
   if (err == -ENOENT) return Napi::Boolean::New(env, false);
   Check(env, err, "map.delete", "map '" + name_ + "'");
@@ -161,7 +262,7 @@ Napi::Value MapHandle::Delete(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::NextKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.nextKey");
-  size_t key_size = bpf_map__key_size(raw_);
+  size_t key_size = KeySize();
   const void* current = nullptr;
   if (!info[0].IsNull() && !info[0].IsUndefined()) {
     current = GetBytesOfSize(env, info[0], key_size, "key").data;
@@ -174,17 +275,20 @@ Napi::Value MapHandle::NextKey(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MapHandle::GetBtfKeyTypeId(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), bpf_map__btf_key_type_id(Require(info.Env(), "map.btf")));
+  Require(info.Env(), "map.btf");
+  return Napi::Number::New(info.Env(), standalone_ ? standalone_->info.btf_key_type_id : bpf_map__btf_key_type_id(raw_));
 }
 
 Napi::Value MapHandle::GetBtfValueTypeId(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), bpf_map__btf_value_type_id(Require(info.Env(), "map.btf")));
+  Require(info.Env(), "map.btf");
+  return Napi::Number::New(info.Env(), standalone_ ? standalone_->info.btf_value_type_id : bpf_map__btf_value_type_id(raw_));
 }
 
 // The memory of a global data section (.data, .bss, .rodata...): before load, its initial
 // contents; after load, the kernel map itself, mmapped (libbpf maps it at the same address).
 uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size) {
   bpf_map* map = Require(env, operation);
+  if (map == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t total = 0;
   void* data = bpf_map__initial_value(map, &total);
   if (data == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section");
@@ -210,7 +314,8 @@ Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t offset = GetUint32(env, info[0], "offset");
   Bytes bytes = GetBytes(env, info[1], "value");
-  if (object_->IsLoaded() && (bpf_map__map_flags(raw_) & BPF_F_RDONLY_PROG) != 0) {
+  Require(env, "globals.set");
+  if (raw_ != nullptr && object_->IsLoaded() && (bpf_map__map_flags(raw_) & BPF_F_RDONLY_PROG) != 0) {
     ThrowBpfError(env, "globals.set", EPERM,
                   "map '" + name_ + "' is read-only once loaded (the kernel froze it): set .rodata variables before load()");
   }
@@ -224,8 +329,8 @@ Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.lookupBatch");
-  size_t key_size = bpf_map__key_size(raw_);
-  size_t value_bytes = ValueBytes(env, raw_);
+  size_t key_size = KeySize();
+  size_t value_bytes = ValueBytes(env);
   size_t token_size = key_size > 8 ? key_size : 8;
   std::vector<uint8_t> in;
   if (!info[0].IsNull() && !info[0].IsUndefined()) {
@@ -256,8 +361,8 @@ Napi::Value MapHandle::UpdateBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.updateBatch");
   uint32_t count = GetUint32(env, info[2], "count");
-  Bytes keys = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_) * static_cast<size_t>(count), "keys");
-  Bytes values = GetBytesOfSize(env, info[1], ValueBytes(env, raw_) * static_cast<size_t>(count), "values");
+  Bytes keys = GetBytesOfSize(env, info[0], KeySize() * static_cast<size_t>(count), "keys");
+  Bytes values = GetBytesOfSize(env, info[1], ValueBytes(env) * static_cast<size_t>(count), "values");
   bpf_map_batch_opts opts = BatchOpts();
   opts.elem_flags = info[3].IsNumber() ? static_cast<__u64>(info[3].As<Napi::Number>().Int64Value()) : 0;
   __u32 done = count;
@@ -270,7 +375,7 @@ Napi::Value MapHandle::DeleteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.deleteBatch");
   uint32_t count = GetUint32(env, info[1], "count");
-  Bytes keys = GetBytesOfSize(env, info[0], bpf_map__key_size(raw_) * static_cast<size_t>(count), "keys");
+  Bytes keys = GetBytesOfSize(env, info[0], KeySize() * static_cast<size_t>(count), "keys");
   bpf_map_batch_opts opts = BatchOpts();
   __u32 done = count;
   int err = bpf_map_delete_batch(fd, keys.data, &done, &opts);
@@ -282,7 +387,7 @@ Napi::Value MapHandle::DeleteBatch(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Push(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.push");
-  Bytes value = GetBytesOfSize(env, info[0], ValueBytes(env, raw_), "value");
+  Bytes value = GetBytesOfSize(env, info[0], ValueBytes(env), "value");
   uint64_t flags = info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
   Check(env, bpf_map_update_elem(fd, nullptr, value.data, flags), "map.push", "map '" + name_ + "'");
   return env.Undefined();
@@ -292,7 +397,7 @@ Napi::Value MapHandle::KeylessLookup(const Napi::CallbackInfo& info, bool remove
   Napi::Env env = info.Env();
   const char* operation = remove ? "map.pop" : "map.peek";
   int fd = RequireFd(env, operation);
-  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env, raw_));
+  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(env, ValueBytes(env));
   int err = remove ? bpf_map_lookup_and_delete_elem(fd, nullptr, value.Data()) : bpf_map_lookup_elem(fd, nullptr, value.Data());
   if (err == -ENOENT) return env.Undefined();
   Check(env, err, operation, "map '" + name_ + "'");
@@ -307,7 +412,7 @@ Napi::Value MapHandle::Peek(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info[0].IsUndefined()) return KeylessLookup(info, false);
   int fd = RequireFd(env, "map.peek");
-  Bytes value = GetBytesOfSize(env, info[0], ValueBytes(env, raw_), "value");
+  Bytes value = GetBytesOfSize(env, info[0], ValueBytes(env), "value");
   std::vector<uint8_t> copy(value.data, value.data + value.size);
   int err = bpf_map_lookup_elem(fd, nullptr, copy.data());
   if (err == -ENOENT) return Napi::Boolean::New(env, false);

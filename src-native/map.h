@@ -5,6 +5,9 @@
 #include <bpf/libbpf.h>
 #include <napi.h>
 
+#include <bpf/bpf.h>
+
+#include <memory>
 #include <string>
 
 #include "util/owned_handle.h"
@@ -16,14 +19,33 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   static Napi::Function Init(Napi::Env env);
   static Napi::Object New(Napi::Env env, Napi::Value owner, bpf_map* map);
   explicit MapHandle(const Napi::CallbackInfo& info);
+  ~MapHandle() override;
 
-  using OwnedHandle::Require;
+  // A map pinned in bpffs, outside any object.
+  static Napi::Value OpenPinned(Napi::Env env, const std::string& path);
+
+  // The map of an object (or a BpfError when the object is closed or busy), or nullptr for
+  // a map opened from a pin (a BpfError once closed).
+  bpf_map* Require(Napi::Env env, const std::string& operation);
   // The map, and the map must exist in the kernel (the object is loaded).
   int RequireFd(Napi::Env env, const std::string& operation);
   const std::string& name() const { return name_; }
 
  private:
-  size_t ValueBytes(Napi::Env env, bpf_map* map) const;
+  struct Standalone {
+    int fd = -1;
+    bpf_map_info info{};
+  };
+
+  size_t ValueBytes(Napi::Env env) const;
+  bpf_map_type Type() const;
+  uint32_t KeySize() const;
+  uint32_t ValueSize() const;
+  void CloseStandalone();
+  Napi::Value Pin(const Napi::CallbackInfo& info);
+  Napi::Value Unpin(const Napi::CallbackInfo& info);
+  Napi::Value GetPinPath(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
 
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetType(const Napi::CallbackInfo& info);
@@ -53,6 +75,7 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   uint8_t* DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size);
 
   std::string name_;
+  std::unique_ptr<Standalone> standalone_;
 };
 
 }  // namespace ebpf

@@ -85,6 +85,11 @@ export interface NativeMapHandle {
   peek(): Buffer | undefined;
   peek(value: Uint8Array): boolean;
   freeze(): void;
+  pin(path: string): void;
+  unpin(path?: string): void;
+  readonly pinPath: string | null;
+  /** Maps opened from a pin only: closes their fd. */
+  close(): void;
   writeData(offset: number, bytes: Uint8Array): void;
 }
 
@@ -127,6 +132,7 @@ export interface NativeBinding {
   numPossibleCpus(): number;
   vmlinuxHeader(btfPath?: string): string;
   btfTypes(btfPath?: string): (NativeBtfType | null)[];
+  openPinnedMap(path: string): NativeMapHandle;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;

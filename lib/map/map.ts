@@ -2,7 +2,9 @@ import type { NativeMapHandle } from '../../typings/native';
 import type { Codec } from '../btf/codec';
 import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
-import type { ObjectContext } from '../resource';
+import { native } from '../binding';
+import { bpfError } from '../errors';
+import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
 import { RawMap, type UpdateFlag, replicatePerCpu, updateFlags } from './raw';
 
@@ -44,6 +46,16 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly raw: RawMap;
   /** The map's name in the C source. */
   readonly name: string;
+
+  /**
+   * The map pinned at `path` in bpffs (by `pin()`, LIBBPF_PIN_BY_NAME, or another
+   * program), outside any object. Keys and values are Buffers until you give codecs
+   * (`withCodecs`). Close it when done.
+   */
+  static openPinned(path: string): BpfMap<Buffer, Buffer> {
+    const handle = native.openPinnedMap(path);
+    return new BpfMap<Buffer, Buffer>(handle, standaloneContext(handle));
+  }
 
   /** @internal Maps come from BpfObject.maps / map(name). */
   constructor(handle: NativeMapHandle, owner: ObjectContext, codecs?: { key?: Codec; value?: Codec }) {
@@ -330,6 +342,33 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return h.peek(encodeWith(this.#valueCodec, value, h.valueSize, 'value'));
   }
 
+  /** Pins the map at `path` (in bpffs): it outlives this process until unpinned. */
+  pin(path: string): void {
+    this.#owner.assertLoaded('map.pin');
+    this.#handle.pin(path);
+  }
+
+  /** Removes the map's pin (at `path`, or where it was pinned). */
+  unpin(path?: string): void {
+    this.#owner.assertUsable('map.unpin');
+    this.#handle.unpin(path);
+  }
+
+  /** Where the map is pinned, if libbpf pinned it (pin(), LIBBPF_PIN_BY_NAME). */
+  get pinPath(): string | null {
+    this.#owner.assertUsable('map.pinPath');
+    return this.#handle.pinPath;
+  }
+
+  /** For a map from openPinned(): closes it (readers first). Maps of an object close with it. */
+  close(): void {
+    if (this.#owner.standalone) this.#owner.closeStandalone?.();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** No more writes from user space, ever (BPF_MAP_FREEZE); BPF programs may still write. */
   freeze(): void {
     this.#owner.assertLoaded('map.freeze');
@@ -367,6 +406,43 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   toString(): string {
     return `BpfMap(${this.name})`;
   }
+}
+
+/** The context of a map opened from a pin: it is loaded until closed, and owns its readers. */
+function standaloneContext(handle: NativeMapHandle): ObjectContext {
+  let closed = false;
+  const readers = new Set<Closable>();
+  const assertOpen = (operation: string) => {
+    if (closed) throw bpfError(operation, 'EBADF', `map '${handle.name}' is closed`);
+  };
+  return {
+    name: handle.name,
+    standalone: true,
+    get loaded() {
+      return !closed;
+    },
+    get closed() {
+      return closed;
+    },
+    assertUsable: assertOpen,
+    assertLoaded: assertOpen,
+    assertNotLoaded: (operation, what) => {
+      assertOpen(operation);
+      throw bpfError(operation, 'EBUSY', `${what} cannot change: the map exists in the kernel already`);
+    },
+    trackLink: () => undefined,
+    untrackLink: () => undefined,
+    trackReader: (reader) => readers.add(reader),
+    untrackReader: (reader) => readers.delete(reader),
+    findMap: () => undefined,
+    codecs: () => undefined,
+    closeStandalone: () => {
+      if (closed) return;
+      for (const reader of [...readers]) reader.close();
+      closed = true;
+      handle.close();
+    },
+  };
 }
 
 /** Errors that mean "no batch operations here" (old kernel, or a map type without them). */

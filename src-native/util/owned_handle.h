@@ -21,15 +21,20 @@ class OwnedHandle : public Napi::ObjectWrap<Derived> {
   }
 
  protected:
-  // (owner ObjectHandle, External<Raw>)
-  OwnedHandle(const Napi::CallbackInfo& info, const char* what, Kind kind) : Napi::ObjectWrap<Derived>(info) {
+  // (owner ObjectHandle, External<Raw>); with `standalone`, also (null, External<...>),
+  // which leaves object_ and raw_ null for the derived class to fill in.
+  OwnedHandle(const Napi::CallbackInfo& info, const char* what, Kind kind, bool standalone = false)
+      : Napi::ObjectWrap<Derived>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
+    bool owned = IsObjectHandle(env, info[0]);
+    if (info.Length() != 2 || !info[1].IsExternal() || !(owned || (standalone && info[0].IsNull()))) {
       ThrowTypeError(env, std::string(what) + " is created by its object");
     }
-    object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
-    owner_ = Napi::Persistent(info[0].As<Napi::Object>());
-    raw_ = info[1].As<Napi::External<Raw>>().Data();
+    if (owned) {
+      object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
+      owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+      raw_ = info[1].As<Napi::External<Raw>>().Data();
+    }
     Tag(env, info.This(), kind);
   }
 
