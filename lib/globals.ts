@@ -4,6 +4,15 @@ import type { Codec, CodecFactory } from './btf/codec';
 import { bpfError } from './errors';
 import { listNames } from './resource';
 
+/** Globals typed at compile time (generated skeletons: `ebpf gen types`). */
+export interface TypedGlobals<G> {
+  get<N extends keyof G & string>(name: N): G[N];
+  set<N extends keyof G & string>(name: N, value: G[N]): TypedGlobals<G>;
+  has(name: string): boolean;
+  keys(): IterableIterator<string>;
+  describe(): GlobalInfo[];
+}
+
 /** Where one global variable lives. */
 export interface GlobalInfo {
   name: string;

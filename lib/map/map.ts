@@ -80,6 +80,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return new BpfMap<K2, V2>(this.#handle, this.#owner, { key, value });
   }
 
+  /** The map's BTF key and value type ids in its object's BTF (0: none). */
+  get btfTypeIds(): { key: number; value: number } {
+    this.#owner.assertUsable('map.btf');
+    return { key: this.#handle.btfKeyTypeId, value: this.#handle.btfValueTypeId };
+  }
+
   /** The codecs this view uses. */
   get codecs(): { key: Codec<K>; value: Codec<V> } {
     return { key: this.#keyCodec, value: this.#valueCodec };

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The `ebpf` command:
+//   ebpf gen types <object.bpf.o> [-o out.ts] [--import-from ebpf]
+//   ebpf vmlinux [btf-path] [-o vmlinux.h]
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { generateTypes } from './gen/types';
+import { vmlinuxHeader } from './system';
+
+const USAGE = `usage:
+  ebpf gen types <object.bpf.o> [-o out.ts] [--import-from MODULE]
+      TypeScript types for the object's maps, globals and record types, and a typed open()
+  ebpf vmlinux [BTF_PATH] [-o vmlinux.h]
+      C declarations of the kernel's types (/sys/kernel/btf/vmlinux by default)`;
+
+function write(text: string, out: string | undefined): void {
+  if (out) fs.writeFileSync(out, text);
+  else process.stdout.write(text);
+}
+
+function main(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { output: { type: 'string', short: 'o' }, 'import-from': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const [command, sub, ...rest] = positionals;
+  if (command === 'gen' && sub === 'types' && rest.length === 1) {
+    write(generateTypes(rest[0], { importFrom: values['import-from'] }), values.output);
+    return 0;
+  }
+  if (command === 'vmlinux' && (sub === undefined || rest.length === 0)) {
+    write(vmlinuxHeader(sub), values.output);
+    return 0;
+  }
+  process.stderr.write(`ebpf: unknown command: ${positionals.join(' ')}\n${USAGE}\n`);
+  return 2;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  process.stderr.write(`ebpf: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+}
