@@ -17,6 +17,8 @@ export interface OpenOptions {
   pinRoot?: string;
   /** BTF of the target kernel for CO-RE relocations, when /sys/kernel/btf/vmlinux is missing. */
   btfPath?: string;
+  /** How maps, globals and records show enums: as numbers (default) or enumerator names. */
+  enums?: 'numbers' | 'names';
 }
 
 /**
@@ -39,7 +41,7 @@ export class BpfObject implements Disposable {
   #loading = false;
   #closed = false;
 
-  private constructor(handle: NativeObjectHandle) {
+  private constructor(handle: NativeObjectHandle, options: OpenOptions) {
     this.#handle = handle;
     const self = this;
     this.#context = {
@@ -70,7 +72,7 @@ export class BpfObject implements Disposable {
     };
     const rawBtf = handle.btf();
     this.#btf = rawBtf ? new Btf(rawBtf) : undefined;
-    this.#codecs = this.#btf ? new CodecFactory(this.#btf) : undefined;
+    this.#codecs = this.#btf ? new CodecFactory(this.#btf, { enums: options.enums }) : undefined;
     this.#programs = new Map(handle.programs().map((p) => [p.name, new Program(p, this.#context)]));
     const maps = handle.maps();
     this.#maps = new Map(maps.map((m) => [m.name, new BpfMap(m, this.#context, this.#mapCodecs(m))]));
@@ -85,7 +87,11 @@ export class BpfObject implements Disposable {
     } else if (!(source instanceof Uint8Array)) {
       throw new TypeError('BpfObject.open() takes a file path or the object bytes (Uint8Array)');
     }
-    return new BpfObject(new native.ObjectHandle(source, options));
+    if (options.enums !== undefined && options.enums !== 'numbers' && options.enums !== 'names') {
+      throw new TypeError(`options.enums must be 'numbers' or 'names', got ${String(options.enums)}`);
+    }
+    const { enums: _enums, ...nativeOptions } = options;
+    return new BpfObject(new native.ObjectHandle(source, nativeOptions), options);
   }
 
   /** Codecs from the map's BTF key and value types; bytes for what has none (or cannot be encoded). */

@@ -41,11 +41,18 @@ describe('typed map views (from BTF)', () => {
     expect(records.raw.get(3)!.readUInt32LE(16)).toBe(9);
   });
 
-  test('an array of enums', () => {
+  test('an array of enums, as numbers or (with enums: names) enumerator names', async () => {
     const colors = obj.map<number, number>('colors');
     colors.set(2, 40);
     expect(colors.get(2)).toBe(40);
     expect([...colors.values()]).toEqual([0, 0, 40, 0]);
+    using named = BpfObject.open(fixture('types'), { enums: 'names' });
+    await named.load();
+    const byName = named.map<number, string | number>('colors');
+    byName.set(1, 'GREEN');
+    expect(byName.get(1)).toBe('GREEN');
+    expect(byName.get(0)).toBe(0); // no enumerator has the value 0
+    expect(() => byName.set(1, 'PINK')).toThrow(/enum color has no enumerator 'PINK'/);
   });
 
   test('per-CPU values with struct keys: one value per CPU, or one for all', () => {
@@ -55,6 +62,7 @@ describe('typed map views (from BTF)', () => {
     const values = m.getPerCpu(key)!;
     expect(values.length).toBeGreaterThanOrEqual(1);
     expect(values.every((v) => v === 7n)).toBe(true);
+    expect(m.sumPerCpu(key)).toBe(7n * BigInt(values.length));
     m.set(key, values.map((_, cpu) => BigInt(cpu * 10)));
     expect(m.get(key)).toEqual(values.map((_, cpu) => BigInt(cpu * 10)));
     expect([...m.keys()]).toEqual([key]);
@@ -87,6 +95,10 @@ describe('typed map views (from BTF)', () => {
       [process.pid, 3, 6n],
     ]);
     expect(typeof got[0].comm).toBe('string');
+    using perf = obj.map('perf_events').perfBuffer<{ counter: bigint }>({ type: 'event' });
+    getpriority(1);
+    const fromPerf = perf.drain() as { counter: bigint }[];
+    expect(fromPerf.map((e) => e.counter)).toEqual([9n]);
     expect(() => obj.map('events').ringBuffer({ type: 'nope' })).toThrow(/no type named 'nope'/);
   });
 });

@@ -180,6 +180,18 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return this.get(key) as V[] | undefined;
   }
 
+  /** For per-CPU maps of numbers: the sum over CPUs of the value under `key` (0 when absent). */
+  sumPerCpu(key: K): V extends bigint ? bigint : number {
+    const values = this.getPerCpu(key) ?? [];
+    let total: number | bigint = typeof values[0] === 'bigint' ? 0n : 0;
+    for (const v of values) {
+      if (typeof v === 'bigint') total = (total as bigint) + v;
+      else if (typeof v === 'number') total = (total as number) + v;
+      else throw new TypeError(`sumPerCpu: map '${this.name}' values are not numbers`);
+    }
+    return total as V extends bigint ? bigint : number;
+  }
+
   /** Stores `value` under `key` (per-CPU maps: one value for every CPU, or one per CPU). */
   set(key: K, value: V | V[], flags: UpdateFlag = 'any'): this {
     const k = this.#encodeKey(key, 'map.set');
