@@ -113,11 +113,13 @@ describe('globals', () => {
         expect.objectContaining({ name: 'last_inner', section: '.bss', type: 'struct inner' }),
         expect.objectContaining({ name: 'data_value', section: '.data' }),
         expect.objectContaining({ name: 'custom_value', section: '.data.custom' }),
+        expect.objectContaining({ name: 'custom_ro', section: '.rodata.custom', readonly: true }),
       ]),
     );
     expect(obj.globals.get('greeting')).toBe('hi');
     expect(obj.globals.get('data_value')).toBe(7);
     expect(obj.globals.get('custom_value')).toBe(3);
+    expect(obj.globals.get('custom_ro')).toBe(11);
     expect(() => obj.globals.get('nope')).toThrow(/no global variable 'nope'; it has: /);
   });
 
@@ -208,6 +210,7 @@ describe('other map types', () => {
     const seen = obj.map<never, bigint>('seen');
     for (let i = 0n; i < 50n; i++) seen.add(i * 1000n);
     for (let i = 0n; i < 50n; i++) expect(seen.mayContain(i * 1000n)).toBe(true);
+    expect(seen.has(49_000n as never)).toBe(true);
     const falsePositives = Array.from({ length: 200 }, (_, i) => seen.mayContain(BigInt(i) * 1000n + 1n)).filter(Boolean).length;
     expect(falsePositives).toBeLessThan(40);
   });
@@ -234,6 +237,11 @@ describe('other map types', () => {
     expect(outer.raw.get(0)).toBeDefined(); // libbpf placed inner_a at load
     outer.set(1, obj.map('inner_b'));
     expect(outer.raw.get(1)!.readUInt32LE(0)).toBeGreaterThan(0);
+    outer.set(2, 'inner_a'); // by name
+    outer.set(3, obj.map('inner_b').fd); // by fd
+    expect(outer.raw.get(2)!.readUInt32LE(0)).toBe(outer.raw.get(0)!.readUInt32LE(0)); // the same map id as libbpf's
+    expect(outer.raw.get(3)!.readUInt32LE(0)).toBe(outer.raw.get(1)!.readUInt32LE(0));
+    expect(() => outer.set(2, 'nope')).toThrow(/has no map 'nope' to put in 'outer'/);
     expect(outer.delete(1)).toBe(true);
   });
 

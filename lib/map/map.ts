@@ -153,9 +153,15 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
 
   #encodeValue(value: V | V[]): Uint8Array {
     const h = this.#handle;
-    if (value instanceof BpfMap && h.valueSize === 4) {
-      // Map-in-map: the inner map goes in by its fd.
-      return toBytes(mapInternals(value as BpfMap<unknown, unknown>).handle.fd, 4, 'value');
+    if (h.type.endsWith('_of_maps')) {
+      // Map-in-map: the inner map goes in by its fd, given as a BpfMap, a map name or an fd.
+      let inner: unknown = value;
+      if (typeof inner === 'string') {
+        const found = this.#owner.findMap(inner);
+        if (!found) throw new TypeError(`value: object '${this.#owner.name}' has no map '${inner}' to put in '${this.name}'`);
+        inner = found;
+      }
+      if (inner instanceof BpfMap) return toBytes(mapInternals(inner as BpfMap<unknown, unknown>).handle.fd, 4, 'value');
     }
     if (!h.perCpu) return encodeWith(this.#valueCodec, value as V, h.valueSize, 'value');
     if (value instanceof Uint8Array && value.byteLength === h.valueBytes) return value;
@@ -199,7 +205,9 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return this;
   }
 
+  /** Whether `key` is there; for bloom filter maps, whether the value may have been added (see mayContain). */
   has(key: K): boolean {
+    if (this.#handle.type === 'bloom_filter') return this.mayContain(key as unknown as V);
     return this.#handle.lookup(this.#encodeKey(key, 'map.has')) !== undefined;
   }
 
