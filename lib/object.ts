@@ -39,6 +39,7 @@ export class BpfObject implements Disposable {
   /** The object's global variables (.rodata, .data, .bss...), typed by BTF. */
   readonly globals: Globals;
   #loading = false;
+  #loaded = false;
   #closed = false;
 
   private constructor(handle: NativeObjectHandle, options: OpenOptions) {
@@ -59,11 +60,11 @@ export class BpfObject implements Disposable {
       assertUsable: (operation) => this.#assertUsable(operation),
       assertLoaded: (operation) => {
         this.#assertUsable(operation);
-        if (!this.#handle.loaded) throw bpfError(operation, 'EBADF', `object '${this.name}' is not loaded; await load() first`);
+        if (!this.#loaded) throw bpfError(operation, 'EBADF', `object '${this.name}' is not loaded; await load() first`);
       },
       assertNotLoaded: (operation, what) => {
         this.#assertUsable(operation);
-        if (this.#handle.loaded) throw bpfError(operation, 'EBUSY', `${what} can only be set before load()`);
+        if (this.#loaded) throw bpfError(operation, 'EBUSY', `${what} can only be set before load()`);
       },
       trackLink: (link) => this.#links.add(link),
       untrackLink: (link) => this.#links.delete(link),
@@ -115,7 +116,7 @@ export class BpfObject implements Disposable {
   }
 
   #assertUsable(operation: string): void {
-    if (this.#closed || this.#handle.closed) throw bpfError(operation, 'EBADF', `object '${this.name}' is closed`);
+    if (this.#closed) throw bpfError(operation, 'EBADF', `object '${this.name}' is closed`);
     if (this.#loading) throw bpfError(operation, 'EBUSY', `object '${this.name}' is loading; await load() first`);
   }
 
@@ -125,7 +126,7 @@ export class BpfObject implements Disposable {
   }
 
   get loaded(): boolean {
-    return !this.#closed && this.#handle.loaded;
+    return !this.#closed && this.#loaded;
   }
 
   get closed(): boolean {
@@ -170,12 +171,13 @@ export class BpfObject implements Disposable {
    */
   async load(): Promise<void> {
     this.#assertUsable('load');
-    if (this.#handle.loaded) throw bpfError('load', 'EALREADY', `object '${this.name}' is already loaded`);
+    if (this.#loaded) throw bpfError('load', 'EALREADY', `object '${this.name}' is already loaded`);
     const types = [...this.#programs.values()].filter((p) => p.autoload).map((p) => p.type);
     const pending = this.#handle.load();
     this.#loading = true;
     try {
       await pending;
+      this.#loaded = true;
     } catch (e) {
       throw withCapabilities(e, capabilitiesToLoad(types));
     } finally {
@@ -190,7 +192,7 @@ export class BpfObject implements Disposable {
    */
   attach(): LinkGroup {
     this.#assertUsable('attach');
-    if (!this.#handle.loaded) throw bpfError('attach', 'EBADF', `object '${this.name}' is not loaded; await load() first`);
+    if (!this.#loaded) throw bpfError('attach', 'EBADF', `object '${this.name}' is not loaded; await load() first`);
     const links: Link[] = [];
     const skipped: string[] = [];
     try {

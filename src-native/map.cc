@@ -42,6 +42,7 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceAccessor("fd", &MapHandle::GetFd, nullptr),
       InstanceAccessor("perCpu", &MapHandle::GetPerCpu, nullptr),
       InstanceMethod("lookup", &MapHandle::Lookup),
+      InstanceMethod("lookupInto", &MapHandle::LookupInto),
       InstanceMethod("update", &MapHandle::Update),
       InstanceMethod("delete", &MapHandle::Delete),
       InstanceMethod("nextKey", &MapHandle::NextKey),
@@ -234,6 +235,20 @@ Napi::Value MapHandle::Lookup(const Napi::CallbackInfo& info) {
   if (err == -ENOENT) return env.Undefined();
   Check(env, err, "map.lookup", "map '" + name_ + "'");
   return value;
+}
+
+// lookupInto(key, out, flags?) -> whether the key was there; the value is written into
+// `out` (a caller's reusable buffer of the value's size): no allocation per lookup.
+Napi::Value MapHandle::LookupInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.lookup");
+  Bytes key = GetBytesOfSize(env, info[0], KeySize(), "key");
+  Bytes out = GetBytesOfSize(env, info[1], ValueBytes(env), "value buffer");
+  uint64_t flags = info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
+  int err = bpf_map_lookup_elem_flags(fd, key.data, const_cast<uint8_t*>(out.data), flags);
+  if (err == -ENOENT) return Napi::Boolean::New(env, false);
+  Check(env, err, "map.lookup", "map '" + name_ + "'");
+  return Napi::Boolean::New(env, true);
 }
 
 // update(key, value, flags?)

@@ -57,6 +57,7 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetPerCpu(const Napi::CallbackInfo& info);
   Napi::Value Lookup(const Napi::CallbackInfo& info);
+  Napi::Value LookupInto(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);

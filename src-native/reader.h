@@ -59,23 +59,25 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
 
   // From libbpf's (C) callbacks: nothing may throw. 0, or -ENOMEM/-E2BIG.
   int AddRecord(const void* data, size_t size, uint32_t source) noexcept {
-    size_t offset = (slab_.size() + 7) & ~static_cast<size_t>(7);
+    size_t offset = (slab_->size() + 7) & ~static_cast<size_t>(7);
     if (size > UINT32_MAX || offset + size > UINT32_MAX) return -E2BIG;
     try {
-      slab_.resize(offset + size);
-      meta_.reserve(meta_.size() + 4);
+      // Padding to 8 bytes, then the record: no zero-fill of the record's own bytes. (The
+      // vectors grow geometrically; a bad_alloc leaves at most unreferenced slab bytes.)
+      slab_->insert(slab_->end(), offset - slab_->size(), 0);
+      const uint8_t* bytes = static_cast<const uint8_t*>(data);
+      slab_->insert(slab_->end(), bytes, bytes + size);
+      meta_.insert(meta_.end(), {static_cast<uint32_t>(offset), static_cast<uint32_t>(size), source, kRecord});
     } catch (...) {
       return -ENOMEM;
     }
-    if (size != 0) std::memcpy(slab_.data() + offset, data, size);
-    meta_.insert(meta_.end(), {static_cast<uint32_t>(offset), static_cast<uint32_t>(size), source, kRecord});
     return 0;
   }
 
   int AddLost(uint64_t count, uint32_t source) noexcept {
     try {
       uint32_t n = count > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(count);
-      meta_.insert(meta_.end(), {0u, n, source, kLost});
+      meta_.insert(meta_.end(), {0u, n, source, kLost});  // geometric growth
     } catch (...) {
       return -ENOMEM;
     }
@@ -94,17 +96,46 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
  private:
   Derived* self() { return static_cast<Derived*>(this); }
 
-  // Moves the batch into a Buffer and a Uint32Array, with plain Node-API calls: false, and
-  // no exception, when JavaScript cannot run. The batch is emptied either way.
+  static void FreeSlab(napi_env env, void* /*data*/, void* hint) {
+    std::vector<uint8_t>* slab = static_cast<std::vector<uint8_t>*>(hint);
+    int64_t change = 0;
+    napi_adjust_external_memory(env, -static_cast<int64_t>(slab->capacity()), &change);
+    delete slab;
+  }
+
+  // Hands the batch to JavaScript: the slab's memory becomes the Buffer's (no second copy),
+  // the small table is copied into a Uint32Array. Plain Node-API calls: false, and no
+  // exception, when JavaScript cannot run. The batch is emptied either way.
   bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta) noexcept {
     void* data = nullptr;
     napi_value array_buffer;
     size_t meta_bytes = meta_.size() * sizeof(uint32_t);
-    bool ok = napi_create_buffer_copy(env, slab_.size(), slab_.data(), nullptr, slab) == napi_ok &&
-              napi_create_arraybuffer(env, meta_bytes, &data, &array_buffer) == napi_ok;
+    std::vector<uint8_t>* filled = slab_.release();
+    size_t used = filled->size();
+    bool ok;
+    try {
+      slab_.reset(new std::vector<uint8_t>());
+      slab_->reserve(used);  // the next batch is likely the same size
+    } catch (...) {
+      slab_.reset(filled);
+      slab_->clear();
+      meta_.clear();
+      return false;
+    }
+    if (used == 0) {
+      delete filled;
+      ok = napi_create_buffer(env, 0, &data, slab) == napi_ok;
+    } else if (napi_create_external_buffer(env, used, filled->data(), FreeSlab, filled, slab) == napi_ok) {
+      int64_t change = 0;
+      napi_adjust_external_memory(env, static_cast<int64_t>(filled->capacity()), &change);
+      ok = true;
+    } else {
+      delete filled;
+      ok = false;
+    }
+    ok = ok && napi_create_arraybuffer(env, meta_bytes, &data, &array_buffer) == napi_ok;
     if (ok && meta_bytes != 0) std::memcpy(data, meta_.data(), meta_bytes);
     ok = ok && napi_create_typedarray(env, napi_uint32_array, meta_.size(), array_buffer, 0, meta) == napi_ok;
-    slab_.clear();
     meta_.clear();
     return ok;
   }
@@ -186,7 +217,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   uint32_t batch_size_ = 256;
-  std::vector<uint8_t> slab_;
+  std::unique_ptr<std::vector<uint8_t>> slab_{new std::vector<uint8_t>()};
   std::vector<uint32_t> meta_;  // offset, size, source, kind per record
 };
 

@@ -71,6 +71,7 @@ export interface NativeMapHandle {
   readonly fd: number;
   readonly perCpu: boolean;
   lookup(key: Uint8Array, flags?: number): Buffer | undefined;
+  lookupInto(key: Uint8Array, out: Uint8Array, flags?: number): boolean;
   update(key: Uint8Array, value: Uint8Array, flags?: number): void;
   delete(key: Uint8Array): boolean;
   nextKey(key: Uint8Array | null): Buffer | undefined;

@@ -6,6 +6,7 @@ import { native } from '../binding';
 import { bpfError } from '../errors';
 import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
+import { cacheMapHandle } from './handle';
 import { RawMap, type UpdateFlag, replicatePerCpu, updateFlags } from './raw';
 
 const internals = new WeakMap<BpfMap<unknown, unknown>, { handle: NativeMapHandle; owner: ObjectContext }>();
@@ -17,12 +18,12 @@ export function mapInternals(map: BpfMap<unknown, unknown>): { handle: NativeMap
   return found;
 }
 
-/** Keys and values of a map without BTF: Buffers out; Buffers, numbers or bigints in. */
+/** Keys and values of a map without BTF: Buffers (copies) out; Buffers, numbers or bigints in. */
 function bytesCodec(size: number, what: string): Codec<unknown> {
   return {
     size,
     name: `${what} (${size} bytes)`,
-    decode: (view, offset) => Buffer.from(view.buffer, view.byteOffset + offset, size),
+    decode: (view, offset) => Buffer.from(new Uint8Array(view.buffer, view.byteOffset + offset, size)),
     encode(value, view, offset) {
       new Uint8Array(view.buffer, view.byteOffset + offset, size).set(toBytes(value as BytesInput, size, what));
     },
@@ -38,10 +39,16 @@ function bytesCodec(size: number, what: string): Codec<unknown> {
  * byte-level view. Per-CPU maps read as one value per possible CPU.
  */
 export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
+  readonly #native: NativeMapHandle;
   readonly #handle: NativeMapHandle;
   readonly #owner: ObjectContext;
   readonly #keyCodec: Codec<K>;
   readonly #valueCodec: Codec<V>;
+  // Reused for every key and value this view encodes or looks up (no allocation per call).
+  readonly #keyBuffer: Buffer;
+  readonly #keyView: DataView;
+  readonly #valueBuffer: Buffer;
+  readonly #valueView: DataView;
   /** The byte-level view of the same map. */
   readonly raw: RawMap;
   /** The map's name in the C source. */
@@ -59,12 +66,17 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
 
   /** @internal Maps come from BpfObject.maps / map(name). */
   constructor(handle: NativeMapHandle, owner: ObjectContext, codecs?: { key?: Codec; value?: Codec }) {
-    this.#handle = handle;
+    this.#native = handle;
+    this.#handle = cacheMapHandle(handle);
     this.#owner = owner;
-    this.name = handle.name;
-    this.raw = new RawMap(handle, owner);
-    this.#keyCodec = (codecs?.key ?? bytesCodec(handle.keySize, 'key')) as Codec<K>;
-    this.#valueCodec = (codecs?.value ?? bytesCodec(handle.valueSize, 'value')) as Codec<V>;
+    this.name = this.#handle.name;
+    this.raw = new RawMap(this.#handle, owner);
+    this.#keyCodec = (codecs?.key ?? bytesCodec(this.#handle.keySize, 'key')) as Codec<K>;
+    this.#valueCodec = (codecs?.value ?? bytesCodec(this.#handle.valueSize, 'value')) as Codec<V>;
+    this.#keyBuffer = Buffer.alloc(this.#handle.keySize);
+    this.#keyView = new DataView(this.#keyBuffer.buffer, this.#keyBuffer.byteOffset, this.#keyBuffer.byteLength);
+    this.#valueBuffer = Buffer.alloc(this.#handle.valueBytes);
+    this.#valueView = new DataView(this.#valueBuffer.buffer, this.#valueBuffer.byteOffset, this.#valueBuffer.byteLength);
     internals.set(this as BpfMap<unknown, unknown>, { handle, owner });
   }
 
@@ -77,7 +89,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     if (value.size !== this.#handle.valueSize) {
       throw new TypeError(`value codec ${value.name} is ${value.size} bytes; map '${this.name}' values are ${this.#handle.valueSize}`);
     }
-    return new BpfMap<K2, V2>(this.#handle, this.#owner, { key, value });
+    return new BpfMap<K2, V2>(this.#native, this.#owner, { key, value });
   }
 
   /** The map's BTF key and value type ids in its object's BTF (0: none). */
@@ -134,9 +146,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return this.#handle.fd;
   }
 
+  /** The key's bytes: the caller's Uint8Array of the right size, or the reused key buffer. */
   #encodeKey(key: K, operation: string): Uint8Array {
     this.#owner.assertLoaded(operation);
-    return encodeWith(this.#keyCodec, key, this.#handle.keySize, 'key');
+    if (key instanceof Uint8Array && key.byteLength === this.#keyBuffer.length) return key;
+    this.#keyCodec.encode(key, this.#keyView, 0, 'key');
+    return this.#keyBuffer;
   }
 
   #decodeKey(bytes: Buffer): K {
@@ -151,8 +166,14 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return out;
   }
 
+  /** The value's bytes (the reused value buffer for the common case). */
   #encodeValue(value: V | V[]): Uint8Array {
     const h = this.#handle;
+    if (!h.perCpu && !h.type.endsWith('_of_maps')) {
+      if (value instanceof Uint8Array && value.byteLength === h.valueSize) return value;
+      this.#valueCodec.encode(value as V, this.#valueView, 0, 'value');
+      return this.#valueBuffer;
+    }
     if (h.type.endsWith('_of_maps')) {
       // Map-in-map: the inner map goes in by its fd, given as a BpfMap, a map name or an fd.
       let inner: unknown = value;
@@ -176,8 +197,8 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
 
   /** The value under `key`, decoded (per-CPU maps: one per possible CPU), or undefined. */
   get(key: K): V | undefined {
-    const bytes = this.#handle.lookup(this.#encodeKey(key, 'map.get'));
-    return bytes === undefined ? undefined : (this.#decodeValue(bytes) as V);
+    if (!this.#handle.lookupInto(this.#encodeKey(key, 'map.get'), this.#valueBuffer)) return undefined;
+    return this.#decodeValue(this.#valueBuffer) as V;
   }
 
   /** For per-CPU maps: the value of each possible CPU (index = CPU), or undefined. */
@@ -208,7 +229,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** Whether `key` is there; for bloom filter maps, whether the value may have been added (see mayContain). */
   has(key: K): boolean {
     if (this.#handle.type === 'bloom_filter') return this.mayContain(key as unknown as V);
-    return this.#handle.lookup(this.#encodeKey(key, 'map.has')) !== undefined;
+    return this.#handle.lookupInto(this.#encodeKey(key, 'map.has'), this.#valueBuffer);
   }
 
   /** Removes `key`; false when it was not there. Array maps cannot delete (EINVAL). */
