@@ -31,6 +31,24 @@ interface Variable extends GlobalInfo {
   codec: Codec;
 }
 
+/** A view over a section's memory (the mmapped map after load), made on first use. */
+class SectionView {
+  #view: DataView | undefined;
+  readonly #map: NativeMapHandle;
+
+  constructor(map: NativeMapHandle) {
+    this.#map = map;
+  }
+
+  get(): DataView {
+    if (!this.#view || this.#view.buffer.byteLength === 0) {
+      const buffer = this.#map.dataBuffer(); // detached (byteLength 0) once the object closes
+      this.#view = new DataView(buffer);
+    }
+    return this.#view;
+  }
+}
+
 /**
  * The object's global variables (`.rodata`, `.data`, `.bss` and custom `.data.*` /
  * `.rodata.*` sections), by name, typed by BTF. Before load, `set` changes their initial
@@ -38,7 +56,7 @@ interface Variable extends GlobalInfo {
  * `.bss` are read and written in place through the mmapped map, with no syscall.
  */
 export class Globals implements Iterable<[string, unknown]> {
-  readonly #variables = new Map<string, Variable>();
+  readonly #variables = new Map<string, Variable & { view: SectionView }>();
   readonly #assertUsable: (operation: string) => void;
 
   /** @internal Made by BpfObject. */
@@ -51,6 +69,7 @@ export class Globals implements Iterable<[string, unknown]> {
       const sec = btf.type(id);
       if (sec.kind !== 'datasec') continue;
       const section = sec.name;
+      const view = new SectionView(map);
       for (const v of sec.vars ?? []) {
         const variable = btf.type(v.type);
         if (variable.kind !== 'var' || !variable.name) continue;
@@ -69,23 +88,23 @@ export class Globals implements Iterable<[string, unknown]> {
           readonly: section.startsWith('.rodata'),
           map,
           codec,
+          view,
         });
       }
     }
   }
 
-  #find(name: string, operation: string): Variable {
+  #find(name: string, operation: string): Variable & { view: SectionView } {
     this.#assertUsable(operation);
     const v = this.#variables.get(name);
     if (!v) throw bpfError(operation, 'ENOENT', `no global variable '${name}'; ${listNames(this.#variables.keys())}`);
     return v;
   }
 
-  /** The variable's current value. */
+  /** The variable's current value, read in place (after load: from the kernel map itself). */
   get(name: string): unknown {
     const v = this.#find(name, 'globals.get');
-    const bytes = v.map.readData(v.offset, v.size);
-    return v.codec.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+    return v.codec.decode(v.view.get(), v.offset);
   }
 
   /** Sets the variable: before load for `.rodata`, any time for `.data` / `.bss`. */

@@ -49,6 +49,7 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceAccessor("btfKeyTypeId", &MapHandle::GetBtfKeyTypeId, nullptr),
       InstanceAccessor("btfValueTypeId", &MapHandle::GetBtfValueTypeId, nullptr),
       InstanceMethod("readData", &MapHandle::ReadData),
+      InstanceMethod("dataBuffer", &MapHandle::DataBuffer),
       InstanceMethod("lookupBatch", &MapHandle::LookupBatch),
       InstanceMethod("updateBatch", &MapHandle::UpdateBatch),
       InstanceMethod("deleteBatch", &MapHandle::DeleteBatch),
@@ -313,6 +314,23 @@ uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_
                       "' (" + std::to_string(total) + " bytes)");
   }
   return static_cast<uint8_t*>(data) + offset;
+}
+
+// dataBuffer() -> ArrayBuffer over the section's memory itself (before load, its initial
+// value; after load, the mmapped map: libbpf maps it at the same address). Reads and writes
+// go straight to the kernel map with no call at all. The object detaches it on close.
+// .rodata is mapped read-only after load: the TypeScript layer never writes it then.
+Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = Require(env, "globals");
+  if (map == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section of an object");
+  size_t size = 0;
+  void* data = bpf_map__initial_value(map, &size);
+  if (data == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section");
+  napi_value buffer;
+  NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, data, size, nullptr, nullptr, &buffer), Napi::Value());
+  object_->TrackDataBuffer(env, buffer);
+  return Napi::Value(env, buffer);
 }
 
 // readData(offset, size) -> Buffer (a copy; no syscall)

@@ -56,6 +56,7 @@ ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ob
                     object_name.empty() ? "object image" : object_name, &log);
   }
   name_ = bpf_object__name(obj_);
+  env_ = env;
   Tag(env, info.This(), Kind::Object);
   addon_ = Addon::Get(env);
   addon_->TrackObject(this);
@@ -70,6 +71,14 @@ void ObjectHandle::Release() {
   std::set<Resource*> links;
   links.swap(links_);
   for (Resource* link : links) link->Release();
+  for (napi_ref ref : data_buffers_) {
+    napi_value buffer = nullptr;
+    if (napi_get_reference_value(env_, ref, &buffer) == napi_ok && buffer != nullptr) {
+      napi_detach_arraybuffer(env_, buffer);
+    }
+    napi_delete_reference(env_, ref);
+  }
+  data_buffers_.clear();
   if (obj_ != nullptr) {
     bpf_object__close(obj_);
     obj_ = nullptr;
@@ -78,6 +87,12 @@ void ObjectHandle::Release() {
     addon_->UntrackObject(this);
     addon_ = nullptr;
   }
+}
+
+void ObjectHandle::TrackDataBuffer(Napi::Env env, napi_value array_buffer) {
+  napi_ref ref;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, array_buffer, 0, &ref));
+  data_buffers_.push_back(ref);
 }
 
 bpf_object* ObjectHandle::Require(Napi::Env env, const std::string& operation) {

@@ -27,6 +27,10 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
 
   void Release() override;
 
+  // ArrayBuffers over the object's mmapped global sections: detached before the object
+  // closes (libbpf unmaps that memory), so JavaScript can never read freed memory.
+  void TrackDataBuffer(Napi::Env env, napi_value array_buffer);
+
   // Links of this object: destroyed before the object closes.
   void TrackLink(Resource* link) { links_.insert(link); }
   void UntrackLink(Resource* link) { links_.erase(link); }
@@ -53,6 +57,8 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
   bool busy_ = false;                    // load() in flight: refuse other calls
   std::atomic<bool> executing_{false};   // the verifier is running on a worker thread
   std::set<Resource*> links_;
+  std::vector<napi_ref> data_buffers_;
+  napi_env env_ = nullptr;
 };
 
 }  // namespace ebpf

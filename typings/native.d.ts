@@ -78,6 +78,8 @@ export interface NativeMapHandle {
   readonly btfKeyTypeId: number;
   readonly btfValueTypeId: number;
   readData(offset: number, size: number): Buffer;
+  /** The global section's own memory (detached when the object closes). */
+  dataBuffer(): ArrayBuffer;
   lookupBatch(token: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };
   updateBatch(keys: Uint8Array, values: Uint8Array, count: number, flags: number): number;
   deleteBatch(keys: Uint8Array, count: number): number;

@@ -33,6 +33,7 @@ export function cacheMapHandle(h: NativeMapHandle): NativeMapHandle {
     delete: h.delete.bind(h),
     nextKey: h.nextKey.bind(h),
     readData: h.readData.bind(h),
+    dataBuffer: h.dataBuffer.bind(h),
     writeData: h.writeData.bind(h),
     lookupBatch: h.lookupBatch.bind(h),
     updateBatch: h.updateBatch.bind(h),
