@@ -19,6 +19,17 @@ for build in build/Release/ebpf.node build-cmake/Release/ebpf.node; do
   rm -f "$result"
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done
+# The benchmark's smoke run (seconds): keeps bench/ from rotting; no figures are judged here.
+echo "=== bench smoke run ==="
+if node dist/bench/run.js --quick > /tmp/ebpf-bench-smoke.txt 2>&1; then
+  tail -n 3 /tmp/ebpf-bench-smoke.txt
+else
+  cat /tmp/ebpf-bench-smoke.txt
+  echo "the benchmark smoke run failed"
+  failed=$((failed + 1))
+fi
+rm -f /tmp/ebpf-bench-smoke.txt
+
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 if ((failed > 0 || passed == 0)); then status=1; fi
 exit $status
