@@ -30,6 +30,31 @@ export class Link implements Disposable {
     return this.#handle.fd;
   }
 
+  /** The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event") and program id. */
+  get info(): { id: number; type: string; programId: number } {
+    return this.#handle.info();
+  }
+
+  /** Pins the link in bpffs: the program stays attached after this process exits, until unpinned. */
+  pin(path: string): void {
+    this.#handle.pin(path);
+  }
+
+  /** Removes the link's pin (at `path`, or where it was pinned). */
+  unpin(path?: string): void {
+    this.#handle.unpin(path);
+  }
+
+  /** Atomically replaces the attached program (XDP, tcx, cgroup and other BPF links). */
+  update(program: { fd: number; name: string }): void {
+    this.#handle.update(program.fd);
+  }
+
+  /** For iterator links: runs the iterator once and returns all it printed. */
+  async read(): Promise<string> {
+    return this.#handle.readIter();
+  }
+
   /** Detaches the program and frees the link (the same as close()). */
   detach(): void {
     this.close();

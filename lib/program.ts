@@ -1,7 +1,23 @@
+import * as fs from 'node:fs';
 import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
 import { bpfError } from './errors';
 import { Link } from './link';
 import type { ObjectContext } from './resource';
+
+const XDP_MODES: Record<string, number> = { skb: 2, driver: 4, hw: 8 };
+
+/** An interface's index, from its name (in this process's network namespace) or the index itself. */
+function interfaceIndex(iface: string | number): number {
+  if (typeof iface === 'number') {
+    if (!Number.isInteger(iface) || iface < 1) throw new TypeError(`interface index must be a positive integer, got ${iface}`);
+    return iface;
+  }
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${iface.replace(/\//g, '')}/ifindex`, 'utf8').trim());
+  } catch {
+    throw bpfError('attach', 'ENODEV', `no network interface '${iface}' in this network namespace`);
+  }
+}
 
 export interface TestRunResult {
   /** The program's return value (e.g. XDP_PASS = 2). */
@@ -90,6 +106,48 @@ export class Program {
     const repeat = options.repeat ?? 1;
     if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0xffffffff) throw new TypeError(`repeat must be a positive integer, got ${repeat}`);
     return this.#handle.testRun(options.data, repeat, options.ctx);
+  }
+
+  /**
+   * Attaches an XDP program to a network interface (name or index, in this process's
+   * network namespace). `mode`: 'skb' (generic), 'driver' (native), 'hw' (offload), or the
+   * best the driver has when omitted.
+   */
+  attachXdp(iface: string | number, options: { mode?: 'skb' | 'driver' | 'hw' } = {}): Link {
+    const ifindex = interfaceIndex(iface);
+    const flags = options.mode === undefined ? 0 : XDP_MODES[options.mode];
+    if (flags === undefined) throw new TypeError(`mode must be 'skb', 'driver' or 'hw', got ${String(options.mode)}`);
+    return this.#link('attachXdp', () => this.#handle.attachXdp(ifindex, flags), `xdp ${iface}${options.mode ? ` (${options.mode})` : ''}`);
+  }
+
+  /** Attaches a tc program (SEC("tc")) to an interface's ingress or egress, through a tcx link. */
+  attachTc(iface: string | number, options: { direction?: 'ingress' | 'egress' } = {}): Link {
+    const ifindex = interfaceIndex(iface);
+    const direction = options.direction ?? 'ingress';
+    if (direction !== 'ingress' && direction !== 'egress') throw new TypeError(`direction must be 'ingress' or 'egress', got ${String(direction)}`);
+    return this.#link('attachTc', () => this.#handle.attachTcx(ifindex, direction === 'egress'), `tcx ${direction} ${iface}`);
+  }
+
+  /**
+   * Attaches a uprobe (or, with `retprobe`, a uretprobe) to a function of a binary or
+   * shared library, by symbol name or file offset; `pid` limits it to one process.
+   */
+  attachUprobe(options: { binary: string; symbol?: string; offset?: number; pid?: number; retprobe?: boolean; cookie?: bigint }): Link {
+    const { binary, symbol, offset = 0, pid = -1, retprobe = false, cookie = 0n } = options;
+    if (typeof binary !== 'string' || !binary) throw new TypeError('attachUprobe needs the binary');
+    if (symbol === undefined && !offset) throw new TypeError('attachUprobe needs a symbol or an offset');
+    const what = `${retprobe ? 'uretprobe' : 'uprobe'} ${binary}:${symbol ?? `0x${offset.toString(16)}`}`;
+    return this.#link('attachUprobe', () => this.#handle.attachUprobe(binary, symbol, offset, pid, retprobe, cookie), what);
+  }
+
+  /** Attaches an iterator program (SEC("iter/...")); `await link.read()` runs it once. */
+  attachIter(): Link {
+    return this.#link('attachIter', () => this.#handle.attachIter(), 'iterator');
+  }
+
+  /** Attaches a cgroup program (cgroup_skb, sock, ...) to the cgroup v2 directory at `path`. */
+  attachCgroup(path: string): Link {
+    return this.#link('attachCgroup', () => this.#handle.attachCgroup(path), `cgroup ${path}`);
   }
 
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {

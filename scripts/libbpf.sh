@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the pinned libbpf (Debian source package libbpf=1.5.0-3) as a static,
-# position-independent archive under deps/libbpf/, ready to be linked into the addon.
+# position-independent archive under deps/libbpf/, ready to be linked into the addon, with
+# the kernel UAPI headers it was written against (linux/bpf.h), newer than Debian 12's.
 #
 # The source comes from Debian's archive through a private apt configuration (a deb-src
 # entry for trixie that is written at run time into deps/, next to the build, and never
@@ -17,8 +18,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deps="$root/deps"
 dest="$deps/libbpf"
 stamp="$dest/install/.version"
+# What this script installs; change it when the installed layout changes.
+STAMP="$LIBBPF_DEBIAN_VERSION+uapi"
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$LIBBPF_DEBIAN_VERSION" && -f "$dest/install/lib/libbpf.a" ]]; then
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP" && -f "$dest/install/lib/libbpf.a" ]]; then
   exit 0
 fi
 
@@ -88,6 +91,6 @@ fi
 
 make -C "$dest/src/src" -s -j"$(nproc)" BUILD_STATIC_ONLY=1 \
   OBJDIR="$dest/obj" DESTDIR="$dest/install" PREFIX=/ LIBDIR=/lib INCLUDEDIR=/include \
-  EXTRA_CFLAGS="-fPIC -fvisibility=hidden -O2 -g" install >&2
-echo "$LIBBPF_DEBIAN_VERSION" > "$stamp"
+  EXTRA_CFLAGS="-fPIC -fvisibility=hidden -O2 -g" install install_uapi_headers >&2
+echo "$STAMP" > "$stamp"
 log "libbpf ready in $dest/install"

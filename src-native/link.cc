@@ -1,9 +1,15 @@
 #include "link.h"
 
+#include <bpf/bpf.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <string>
 
 #include "object.h"
+#include "util/args.h"
 #include "util/errors.h"
+#include "util/log.h"
 #include "util/type_tags.h"
 
 namespace ebpf {
@@ -13,6 +19,11 @@ Napi::Function LinkHandle::Init(Napi::Env env) {
       InstanceMethod("destroy", &LinkHandle::Destroy),
       InstanceAccessor("fd", &LinkHandle::GetFd, nullptr),
       InstanceAccessor("closed", &LinkHandle::GetClosed, nullptr),
+      InstanceMethod("info", &LinkHandle::Info),
+      InstanceMethod("pin", &LinkHandle::Pin),
+      InstanceMethod("unpin", &LinkHandle::Unpin),
+      InstanceMethod("update", &LinkHandle::Update),
+      InstanceMethod("readIter", &LinkHandle::ReadIter),
   });
 }
 
@@ -29,13 +40,25 @@ Napi::Object LinkHandle::New(Napi::Env env, bpf_link* link, Napi::Object owner) 
   return handle;
 }
 
-// Only constructed by LinkHandle::New: (owner ObjectHandle, External<bpf_link>).
+Napi::Object LinkHandle::NewFromFd(Napi::Env env, int fd, Napi::Object owner) {
+  Napi::Object handle;
+  try {
+    handle = Addon::Get(env)->link_ctor.New({owner, Napi::External<bpf_link>::New(env, nullptr), Napi::Number::New(env, fd)});
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  return handle;
+}
+
+// Only constructed by LinkHandle::New / NewFromFd: (owner ObjectHandle, External<bpf_link>, fd?).
 LinkHandle::LinkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkHandle>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
+  if (info.Length() < 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
     ThrowTypeError(env, "LinkHandle is created by attach()");
   }
   link_ = info[1].As<Napi::External<bpf_link>>().Data();
+  if (link_ == nullptr) fd_ = info[2].As<Napi::Number>().Int32Value();
   object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
   owner_ = Napi::Persistent(info[0].As<Napi::Object>());
   object_->TrackLink(this);
@@ -50,6 +73,10 @@ void LinkHandle::Release() {
   if (link_ != nullptr) {
     bpf_link__destroy(link_);
     link_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
   }
   if (object_ != nullptr) {
     object_->UntrackLink(this);
@@ -66,13 +93,89 @@ Napi::Value LinkHandle::Destroy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+int LinkHandle::RequireFd(Napi::Env env, const char* operation) {
+  if (link_ != nullptr) return bpf_link__fd(link_);
+  if (fd_ >= 0) return fd_;
+  ThrowBpfError(env, operation, EBADF, "the link is closed");
+}
+
 Napi::Value LinkHandle::GetFd(const Napi::CallbackInfo& info) {
-  if (link_ == nullptr) ThrowBpfError(info.Env(), "link.fd", EBADF, "the link is closed");
-  return Napi::Number::New(info.Env(), bpf_link__fd(link_));
+  return Napi::Number::New(info.Env(), RequireFd(info.Env(), "link.fd"));
 }
 
 Napi::Value LinkHandle::GetClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), link_ == nullptr);
+  return Napi::Boolean::New(info.Env(), link_ == nullptr && fd_ < 0);
+}
+
+// info() -> { id, type (libbpf's name), programId }
+Napi::Value LinkHandle::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_link_info link_info{};
+  __u32 len = sizeof(link_info);
+  Check(env, bpf_link_get_info_by_fd(RequireFd(env, "link.info"), &link_info, &len), "link.info");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", link_info.id);
+  const char* type = libbpf_bpf_link_type_str(static_cast<bpf_link_type>(link_info.type));
+  out.Set("type", type != nullptr ? type : "unknown");
+  out.Set("programId", link_info.prog_id);
+  return out;
+}
+
+// pin(path): the link (and its program) stays attached after this process closes it.
+Napi::Value LinkHandle::Pin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = GetString(env, info[0], "pin path");
+  int fd = RequireFd(env, "link.pin");
+  LogCapture log;
+  if (link_ != nullptr) {
+    Check(env, bpf_link__pin(link_, path.c_str()), "link.pin", path, &log);
+  } else {
+    Check(env, bpf_obj_pin(fd, path.c_str()), "link.pin", path);
+  }
+  return env.Undefined();
+}
+
+Napi::Value LinkHandle::Unpin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireFd(env, "link.unpin");
+  if (link_ != nullptr && info[0].IsUndefined()) {
+    Check(env, bpf_link__unpin(link_), "link.unpin");
+  } else {
+    std::string path = GetString(env, info[0], "pin path");
+    if (unlink(path.c_str()) < 0) ThrowBpfError(env, "link.unpin", errno, path);
+  }
+  return env.Undefined();
+}
+
+// update(programFd): atomically replace the attached program (where the link type allows).
+Napi::Value LinkHandle::Update(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "link.update");
+  int prog_fd = static_cast<int>(GetUint32(env, info[0], "program fd"));
+  Check(env, bpf_link_update(fd, prog_fd, nullptr), "link.update");
+  return env.Undefined();
+}
+
+// readIter() -> the whole output of one pass of an iterator link (bpf_iter_create + read).
+Napi::Value LinkHandle::ReadIter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int iter = bpf_iter_create(RequireFd(env, "link.read"));
+  if (iter < 0) ThrowBpfError(env, "link.read", -iter, "bpf_iter_create");
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(iter, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(iter);
+      ThrowBpfError(env, "link.read", err, "reading the iterator");
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(iter);
+  return Napi::String::New(env, out);
 }
 
 }  // namespace ebpf

@@ -15,6 +15,9 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
  public:
   static Napi::Function Init(Napi::Env env);
   static Napi::Object New(Napi::Env env, bpf_link* link, Napi::Object owner);
+  // A link the kernel gave as a bare fd (BPF_LINK_CREATE made by us, e.g. XDP with mode
+  // flags, tcx with a direction): closing the fd detaches it.
+  static Napi::Object NewFromFd(Napi::Env env, int fd, Napi::Object owner);
   explicit LinkHandle(const Napi::CallbackInfo& info);
   ~LinkHandle() override;
 
@@ -23,9 +26,16 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
  private:
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Pin(const Napi::CallbackInfo& info);
+  Napi::Value Unpin(const Napi::CallbackInfo& info);
+  Napi::Value Update(const Napi::CallbackInfo& info);
+  Napi::Value ReadIter(const Napi::CallbackInfo& info);
+  int RequireFd(Napi::Env env, const char* operation);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
 
   bpf_link* link_ = nullptr;
+  int fd_ = -1;  // a bare link fd, when there is no bpf_link
   Addon* addon_ = nullptr;
   ObjectHandle* object_ = nullptr;
   Napi::ObjectReference owner_;

@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <vector>
@@ -15,6 +18,19 @@
 #include "util/log.h"
 
 namespace ebpf {
+namespace {
+
+#ifdef BPF_F_BEFORE
+constexpr bpf_attach_type kTcxIngress = BPF_TCX_INGRESS;
+constexpr bpf_attach_type kTcxEgress = BPF_TCX_EGRESS;
+#else
+// UAPI headers older than Linux 6.6 (a system libbpf on Debian 12) lack tcx: its attach
+// types by their ABI numbers.
+constexpr bpf_attach_type kTcxIngress = static_cast<bpf_attach_type>(46);
+constexpr bpf_attach_type kTcxEgress = static_cast<bpf_attach_type>(47);
+#endif
+
+}  // namespace
 
 Napi::Function ProgramHandle::Init(Napi::Env env) {
   return DefineClass(env, "ProgramHandle", {
@@ -28,6 +44,11 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attachTracepoint", &ProgramHandle::AttachTracepoint),
       InstanceMethod("attachRawTracepoint", &ProgramHandle::AttachRawTracepoint),
       InstanceMethod("testRun", &ProgramHandle::TestRun),
+      InstanceMethod("attachXdp", &ProgramHandle::AttachXdp),
+      InstanceMethod("attachTcx", &ProgramHandle::AttachTcx),
+      InstanceMethod("attachUprobe", &ProgramHandle::AttachUprobe),
+      InstanceMethod("attachIter", &ProgramHandle::AttachIter),
+      InstanceMethod("attachCgroup", &ProgramHandle::AttachCgroup),
   });
 }
 
@@ -106,6 +127,82 @@ Napi::Value ProgramHandle::AttachRawTracepoint(const Napi::CallbackInfo& info) {
   std::string name = GetString(env, info[0], "raw tracepoint name");
   return AttachWith(env, "attachRawTracepoint", "raw tracepoint " + name,
                     [&](bpf_program* p) { return bpf_program__attach_raw_tracepoint(p, name.c_str()); });
+}
+
+// A link made with BPF_LINK_CREATE directly (for attach types whose options libbpf's
+// attach helpers do not take), held as a bare fd.
+Napi::Value ProgramHandle::LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
+                                      uint32_t flags, const std::string& target) {
+  bpf_program* prog = Require(env, operation);
+  int prog_fd = bpf_program__fd(prog);
+  if (prog_fd < 0) ThrowBpfError(env, operation, EBADF, "program '" + name_ + "' is not loaded; await load() first");
+  bpf_link_create_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.flags = flags;
+  int fd = bpf_link_create(prog_fd, target_fd, type, &opts);
+  if (fd < 0) ThrowBpfError(env, operation, -fd, "program '" + name_ + "' to " + target);
+  return LinkHandle::NewFromFd(env, fd, owner_.Value());
+}
+
+// attachXdp(ifindex, flags): XDP_FLAGS_SKB_MODE (2), XDP_FLAGS_DRV_MODE (4),
+// XDP_FLAGS_HW_MODE (8), or 0 for the best the driver has.
+Napi::Value ProgramHandle::AttachXdp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = GetUint32(env, info[0], "ifindex");
+  uint32_t flags = GetUint32(env, info[1], "flags");
+  return LinkCreate(env, "attachXdp", static_cast<int>(ifindex), BPF_XDP, flags, "XDP of ifindex " + std::to_string(ifindex));
+}
+
+// attachTcx(ifindex, egress): tc programs through tcx links (Linux 6.6 and later).
+Napi::Value ProgramHandle::AttachTcx(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = GetUint32(env, info[0], "ifindex");
+  bool egress = info[1].ToBoolean().Value();
+  return LinkCreate(env, "attachTc", static_cast<int>(ifindex), egress ? kTcxEgress : kTcxIngress, 0,
+                    std::string("tcx ") + (egress ? "egress" : "ingress") + " of ifindex " + std::to_string(ifindex));
+}
+
+// attachUprobe(binary, symbol | "", offset, pid, retprobe, cookie)
+Napi::Value ProgramHandle::AttachUprobe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string binary = GetString(env, info[0], "binary");
+  std::string symbol = info[1].IsString() ? GetString(env, info[1], "symbol") : "";
+  uint32_t offset = GetUint32(env, info[2], "offset");
+  int pid = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
+  bool retprobe = info[4].ToBoolean().Value();
+  bool lossless = true;
+  uint64_t cookie = info[5].IsBigInt() ? info[5].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
+  if (!lossless) ThrowTypeError(env, "cookie must be a bigint from 0 to 2^64-1");
+  bpf_uprobe_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.retprobe = retprobe;
+  opts.bpf_cookie = cookie;
+  if (!symbol.empty()) opts.func_name = symbol.c_str();
+  std::string target = std::string(retprobe ? "uretprobe " : "uprobe ") + binary + ":" + (symbol.empty() ? std::to_string(offset) : symbol);
+  return AttachWith(env, "attachUprobe", target, [&](bpf_program* p) {
+    return bpf_program__attach_uprobe_opts(p, pid, binary.c_str(), offset, &opts);
+  });
+}
+
+// attachIter(): an iterator link (SEC("iter/...")); read it with link.readIter().
+Napi::Value ProgramHandle::AttachIter(const Napi::CallbackInfo& info) {
+  return AttachWith(info.Env(), "attachIter", "an iterator", [](bpf_program* p) { return bpf_program__attach_iter(p, nullptr); });
+}
+
+// attachCgroup(path): cgroup programs on the cgroup v2 directory at `path`.
+Napi::Value ProgramHandle::AttachCgroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = GetString(env, info[0], "cgroup path");
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) ThrowBpfError(env, "attachCgroup", errno, path);
+  try {
+    Napi::Value link = AttachWith(env, "attachCgroup", "cgroup " + path, [&](bpf_program* p) { return bpf_program__attach_cgroup(p, fd); });
+    close(fd);
+    return link;
+  } catch (...) {
+    close(fd);
+    throw;
+  }
 }
 
 // testRun(data, repeat, ctx?) -> { retval, duration, data }: BPF_PROG_TEST_RUN, synchronous.

@@ -33,6 +33,13 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
   Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
+  Napi::Value AttachXdp(const Napi::CallbackInfo& info);
+  Napi::Value AttachTcx(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  Napi::Value AttachIter(const Napi::CallbackInfo& info);
+  Napi::Value AttachCgroup(const Napi::CallbackInfo& info);
+  Napi::Value LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
+                         uint32_t flags, const std::string& target);
 
   std::string name_;
 };

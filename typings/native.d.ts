@@ -58,6 +58,11 @@ export interface NativeProgramHandle {
   attachTracepoint(category: string, name: string): NativeLinkHandle;
   attachRawTracepoint(name: string): NativeLinkHandle;
   testRun(data: Uint8Array | undefined, repeat: number, ctx?: Uint8Array): { retval: number; duration: number; data: Buffer };
+  attachXdp(ifindex: number, flags: number): NativeLinkHandle;
+  attachTcx(ifindex: number, egress: boolean): NativeLinkHandle;
+  attachUprobe(binary: string, symbol: string | undefined, offset: number, pid: number, retprobe: boolean, cookie: bigint): NativeLinkHandle;
+  attachIter(): NativeLinkHandle;
+  attachCgroup(path: string): NativeLinkHandle;
 }
 
 export interface NativeMapHandle {
@@ -100,6 +105,11 @@ export interface NativeLinkHandle {
   readonly fd: number;
   readonly closed: boolean;
   destroy(): void;
+  info(): { id: number; type: string; programId: number };
+  pin(path: string): void;
+  unpin(path?: string): void;
+  update(programFd: number): void;
+  readIter(): string;
 }
 
 /** meta holds (offset, size, source, kind) quads, one per record of the slab: source is
