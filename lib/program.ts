@@ -150,6 +150,28 @@ export class Program {
     return this.#link('attachCgroup', () => this.#handle.attachCgroup(path), `cgroup ${path}`);
   }
 
+  /** Attaches a kprobe (or kretprobe) to a kernel function. Kernels without CONFIG_KPROBES say so. */
+  attachKprobe(func: string, options: { retprobe?: boolean; offset?: number; cookie?: bigint } = {}): Link {
+    const { retprobe = false, offset = 0, cookie = 0n } = options;
+    return this.#link('attachKprobe', () => this.#handle.attachKprobe(func, retprobe, offset, cookie), `${retprobe ? 'kretprobe' : 'kprobe'} ${func}`);
+  }
+
+  /** Attaches a kprobe to a syscall by its name ("clone"), whatever the kernel's prefix for it. */
+  attachKsyscall(name: string, options: { retprobe?: boolean } = {}): Link {
+    const retprobe = options.retprobe ?? false;
+    return this.#link('attachKsyscall', () => this.#handle.attachKsyscall(name, retprobe), `${retprobe ? 'kretsyscall' : 'ksyscall'} ${name}`);
+  }
+
+  /** Attaches fentry / fexit / fmod_ret / tp_btf programs to the target their SEC() names. */
+  attachTrace(): Link {
+    return this.#link('attachTrace', () => this.#handle.attachTrace(), `trace SEC("${this.section}")`);
+  }
+
+  /** Attaches an LSM program (SEC("lsm/...")) to its hook; needs "bpf" in the active LSMs. */
+  attachLsm(): Link {
+    return this.#link('attachLsm', () => this.#handle.attachLsm(), `lsm SEC("${this.section}")`);
+  }
+
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {
     this.#owner.assertLoaded(operation);
     return new Link(attach(), this.#owner, this.name, target);

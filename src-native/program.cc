@@ -49,6 +49,10 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attachUprobe", &ProgramHandle::AttachUprobe),
       InstanceMethod("attachIter", &ProgramHandle::AttachIter),
       InstanceMethod("attachCgroup", &ProgramHandle::AttachCgroup),
+      InstanceMethod("attachKprobe", &ProgramHandle::AttachKprobe),
+      InstanceMethod("attachKsyscall", &ProgramHandle::AttachKsyscall),
+      InstanceMethod("attachTrace", &ProgramHandle::AttachTrace),
+      InstanceMethod("attachLsm", &ProgramHandle::AttachLsm),
   });
 }
 
@@ -203,6 +207,45 @@ Napi::Value ProgramHandle::AttachCgroup(const Napi::CallbackInfo& info) {
     close(fd);
     throw;
   }
+}
+
+// attachKprobe(func, retprobe, offset, cookie)
+Napi::Value ProgramHandle::AttachKprobe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string func = GetString(env, info[0], "kernel function");
+  bool retprobe = info[1].ToBoolean().Value();
+  uint32_t offset = GetUint32(env, info[2], "offset");
+  bool lossless = true;
+  uint64_t cookie = info[3].IsBigInt() ? info[3].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
+  if (!lossless) ThrowTypeError(env, "cookie must be a bigint from 0 to 2^64-1");
+  bpf_kprobe_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.retprobe = retprobe;
+  opts.offset = offset;
+  opts.bpf_cookie = cookie;
+  return AttachWith(env, "attachKprobe", std::string(retprobe ? "kretprobe " : "kprobe ") + func,
+                    [&](bpf_program* p) { return bpf_program__attach_kprobe_opts(p, func.c_str(), &opts); });
+}
+
+// attachKsyscall(name, retprobe): a kprobe on the syscall's function, whatever its prefix.
+Napi::Value ProgramHandle::AttachKsyscall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = GetString(env, info[0], "syscall name");
+  bpf_ksyscall_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.retprobe = info[1].ToBoolean().Value();
+  return AttachWith(env, "attachKsyscall", std::string(opts.retprobe ? "kretsyscall " : "ksyscall ") + name,
+                    [&](bpf_program* p) { return bpf_program__attach_ksyscall(p, name.c_str(), &opts); });
+}
+
+// attachTrace(): fentry / fexit / fmod_ret / tp_btf, to the target named in the SEC().
+Napi::Value ProgramHandle::AttachTrace(const Napi::CallbackInfo& info) {
+  return AttachWith(info.Env(), "attachTrace", "its BTF target", [](bpf_program* p) { return bpf_program__attach_trace(p); });
+}
+
+// attachLsm(): an LSM program (SEC("lsm/...")), to its hook.
+Napi::Value ProgramHandle::AttachLsm(const Napi::CallbackInfo& info) {
+  return AttachWith(info.Env(), "attachLsm", "its LSM hook", [](bpf_program* p) { return bpf_program__attach_lsm(p); });
 }
 
 // testRun(data, repeat, ctx?) -> { retval, duration, data }: BPF_PROG_TEST_RUN, synchronous.

@@ -38,6 +38,10 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
   Napi::Value AttachIter(const Napi::CallbackInfo& info);
   Napi::Value AttachCgroup(const Napi::CallbackInfo& info);
+  Napi::Value AttachKprobe(const Napi::CallbackInfo& info);
+  Napi::Value AttachKsyscall(const Napi::CallbackInfo& info);
+  Napi::Value AttachTrace(const Napi::CallbackInfo& info);
+  Napi::Value AttachLsm(const Napi::CallbackInfo& info);
   Napi::Value LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
                          uint32_t flags, const std::string& target);
 

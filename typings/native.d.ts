@@ -63,6 +63,10 @@ export interface NativeProgramHandle {
   attachUprobe(binary: string, symbol: string | undefined, offset: number, pid: number, retprobe: boolean, cookie: bigint): NativeLinkHandle;
   attachIter(): NativeLinkHandle;
   attachCgroup(path: string): NativeLinkHandle;
+  attachKprobe(func: string, retprobe: boolean, offset: number, cookie: bigint): NativeLinkHandle;
+  attachKsyscall(name: string, retprobe: boolean): NativeLinkHandle;
+  attachTrace(): NativeLinkHandle;
+  attachLsm(): NativeLinkHandle;
 }
 
 export interface NativeMapHandle {
