@@ -64,7 +64,6 @@ mount -t tmpfs tmpfs /rw
 mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot
 mount --move /proc /newroot/proc; mount --move /sys /newroot/sys; mount --move /dev /newroot/dev
-mount -t tmpfs tmpfs /newroot/tmp
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
 mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t securityfs securityfs /newroot/sys/kernel/security
