@@ -3,7 +3,8 @@ import type { NativeMapHandle, NativeObjectHandle } from '../typings/native';
 import { Btf } from './btf/btf';
 import { type Codec, CodecFactory } from './btf/codec';
 import { native } from './binding';
-import { bpfError, capabilitiesToLoad, withCapabilities } from './errors';
+import { BpfError, VerifierError, bpfError, capabilitiesToLoad, withCapabilities } from './errors';
+import { features } from './features';
 import { Link, LinkGroup } from './link';
 import { Globals } from './globals';
 import { BpfMap } from './map/map';
@@ -175,14 +176,16 @@ export class BpfObject implements Disposable {
     const types = [...this.#programs.values()].filter((p) => p.autoload).map((p) => p.type);
     const pending = this.#handle.load();
     this.#loading = true;
+    let failure: unknown;
     try {
       await pending;
       this.#loaded = true;
     } catch (e) {
-      throw withCapabilities(e, capabilitiesToLoad(types));
+      failure = e ?? new Error('load failed');
     } finally {
       this.#loading = false;
     }
+    if (failure !== undefined) throw this.#missingFeature(failure) ?? withCapabilities(failure, capabilitiesToLoad(types));
   }
 
   /**
@@ -215,6 +218,30 @@ export class BpfObject implements Disposable {
       throw e;
     }
     return new LinkGroup(links, skipped);
+  }
+
+  /** A load refused because the kernel lacks what the failing program's SEC() needs, said so. */
+  #missingFeature(e: unknown): BpfError | undefined {
+    if (!(e instanceof BpfError) || e instanceof VerifierError) return undefined;
+    const name = /prog '([^']+)': BPF program load failed/.exec(e.libbpfLog)?.[1];
+    const program = name ? this.#programs.get(name) : undefined;
+    if (!program) return undefined;
+    const section = program.section;
+    const have = features();
+    let why: string | undefined;
+    if (/^(fentry|fexit|fmod_ret)(\.s)?\//.test(section) && !have.fentry) {
+      why = 'this kernel has no BPF trampolines (fentry/fexit need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS)';
+    } else if (/^lsm(\.s)?\//.test(section) && !have.bpfLsm) {
+      why = '"bpf" is not among the active LSMs (CONFIG_BPF_LSM, and boot with lsm=...,bpf)';
+    }
+    if (!why) return undefined;
+    const message = `load: program '${name}' (SEC("${section}")) cannot load here: ${why}; leave it out with program.autoload = false`;
+    return new BpfError(`${message}\n  libbpf: ${e.libbpfLog.split('\n').join('\n  libbpf: ')}`, {
+      errno: e.errno,
+      code: e.code,
+      operation: 'load',
+      libbpfLog: e.libbpfLog,
+    });
   }
 
   /** Closes the object's readers, then its links, then the object (its programs and maps). */

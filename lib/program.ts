@@ -1,10 +1,25 @@
 import * as fs from 'node:fs';
 import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
-import { bpfError } from './errors';
+import { BpfError, bpfError } from './errors';
+import { features } from './features';
 import { Link } from './link';
 import type { ObjectContext } from './resource';
 
 const XDP_MODES: Record<string, number> = { skb: 2, driver: 4, hw: 8 };
+
+/** Runs `attach`; a BpfError it throws gains the missing feature's name when there is one. */
+export function withFeatureHint(attach: () => Link, hint: () => string | undefined): Link {
+  try {
+    return attach();
+  } catch (e) {
+    // Only the kernel's refusals: not a closed or unloaded object.
+    if (!(e instanceof BpfError) || e.code === 'EBADF' || e.code === 'EBUSY') throw e;
+    const why = hint();
+    if (!why) throw e;
+    const [first, ...rest] = e.message.split('\n');
+    throw new BpfError([`${first}: ${why}`, ...rest].join('\n'), { errno: e.errno, code: e.code, operation: e.operation, libbpfLog: e.libbpfLog });
+  }
+}
 
 /** An interface's index, from its name (in this process's network namespace) or the index itself. */
 function interfaceIndex(iface: string | number): number {
@@ -164,12 +179,18 @@ export class Program {
 
   /** Attaches fentry / fexit / fmod_ret / tp_btf programs to the target their SEC() names. */
   attachTrace(): Link {
-    return this.#link('attachTrace', () => this.#handle.attachTrace(), `trace SEC("${this.section}")`);
+    return withFeatureHint(
+      () => this.#link('attachTrace', () => this.#handle.attachTrace(), `trace SEC("${this.section}")`),
+      () => (features().fentry ? undefined : 'this kernel has no BPF trampolines (fentry/fexit need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS)'),
+    );
   }
 
   /** Attaches an LSM program (SEC("lsm/...")) to its hook; needs "bpf" in the active LSMs. */
   attachLsm(): Link {
-    return this.#link('attachLsm', () => this.#handle.attachLsm(), `lsm SEC("${this.section}")`);
+    return withFeatureHint(
+      () => this.#link('attachLsm', () => this.#handle.attachLsm(), `lsm SEC("${this.section}")`),
+      () => (features().bpfLsm ? undefined : '"bpf" is not among the active LSMs (CONFIG_BPF_LSM, and boot with lsm=...,bpf)'),
+    );
   }
 
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {

@@ -1,6 +1,8 @@
 #include "addon.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 
 #include <cstdarg>
@@ -34,6 +36,10 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("numPossibleCpus", &Addon::NumPossibleCpus),
       InstanceMethod("btfTypes", &Addon::BtfTypes),
       InstanceMethod("openPinnedMap", &Addon::OpenPinnedMap),
+      InstanceMethod("probeProgramType", &Addon::ProbeProgramType),
+      InstanceMethod("probeMapType", &Addon::ProbeMapType),
+      InstanceMethod("probeHelper", &Addon::ProbeHelper),
+      InstanceMethod("probeFentry", &Addon::ProbeFentry),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
       InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),
@@ -121,6 +127,71 @@ std::string BtfPath(Napi::Env env, const Napi::Value& value) {
 }
 
 }  // namespace
+
+namespace {
+
+// libbpf's names for program and map types, read back into the enum (libbpf knows the
+// names; we keep no table of them).
+template <typename Enum>
+Enum TypeByName(Napi::Env env, const std::string& name, const char* (*to_string)(Enum), const char* what) {
+  for (int i = 0; i < 512; i++) {
+    const char* s = to_string(static_cast<Enum>(i));
+    if (s != nullptr && name == s) return static_cast<Enum>(i);
+  }
+  ThrowTypeError(env, std::string("unknown ") + what + " '" + name + "' (libbpf's names, e.g. " +
+                          (std::string(what) == "program type" ? "'kprobe', 'xdp'" : "'hash', 'ringbuf'") + ")");
+}
+
+Napi::Value ProbeResult(Napi::Env env, int result, const char* operation) {
+  if (result < 0 && result != -EOPNOTSUPP) Check(env, result, operation);
+  return Napi::Boolean::New(env, result == 1);
+}
+
+}  // namespace
+
+// probeProgramType(name) -> whether the kernel loads programs of that type
+Napi::Value Addon::ProbeProgramType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto type = TypeByName<bpf_prog_type>(env, GetString(env, info[0], "program type"), libbpf_bpf_prog_type_str, "program type");
+  return ProbeResult(env, libbpf_probe_bpf_prog_type(type, nullptr), "probe.programType");
+}
+
+// probeMapType(name) -> whether the kernel creates maps of that type
+Napi::Value Addon::ProbeMapType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto type = TypeByName<bpf_map_type>(env, GetString(env, info[0], "map type"), libbpf_bpf_map_type_str, "map type");
+  return ProbeResult(env, libbpf_probe_bpf_map_type(type, nullptr), "probe.mapType");
+}
+
+// probeHelper(programType, helperId) -> whether programs of that type may call the helper
+Napi::Value Addon::ProbeHelper(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto type = TypeByName<bpf_prog_type>(env, GetString(env, info[0], "program type"), libbpf_bpf_prog_type_str, "program type");
+  uint32_t helper = GetUint32(env, info[1], "helper id");
+  return ProbeResult(env, libbpf_probe_bpf_helper(type, static_cast<bpf_func_id>(helper), nullptr), "probe.helper");
+}
+
+// probeFentry(btfId) -> whether an fentry program attaches (BPF trampolines) to the kernel
+// function with that BTF id: loads "return 0" as BPF_TRACE_FENTRY and opens its link.
+Napi::Value Addon::ProbeFentry(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t btf_id = GetUint32(env, info[0], "BTF id");
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  bpf_prog_load_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.expected_attach_type = BPF_TRACE_FENTRY;
+  opts.attach_btf_id = btf_id;
+  int prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "ebpf_probe", "GPL", insns, 2, &opts);
+  if (prog < 0) return Napi::Boolean::New(env, false);
+  int link = bpf_link_create(prog, 0, BPF_TRACE_FENTRY, nullptr);
+  bool ok = link >= 0;
+  if (ok) close(link);
+  close(prog);
+  return Napi::Boolean::New(env, ok);
+}
 
 Napi::Value Addon::OpenPinnedMap(const Napi::CallbackInfo& info) {
   return MapHandle::OpenPinned(info.Env(), GetString(info.Env(), info[0], "pin path"));

@@ -45,6 +45,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info);
   Napi::Value BtfTypes(const Napi::CallbackInfo& info);
   Napi::Value OpenPinnedMap(const Napi::CallbackInfo& info);
+  Napi::Value ProbeProgramType(const Napi::CallbackInfo& info);
+  Napi::Value ProbeMapType(const Napi::CallbackInfo& info);
+  Napi::Value ProbeHelper(const Napi::CallbackInfo& info);
+  Napi::Value ProbeFentry(const Napi::CallbackInfo& info);
 
   std::set<Resource*> links_;
   std::set<Resource*> objects_;

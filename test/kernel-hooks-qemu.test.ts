@@ -11,6 +11,7 @@ interface GuestResult {
   errors: Record<string, string>;
   hits: number[];
   hello: string[];
+  features: Record<string, unknown>;
   fatal?: string;
 }
 
@@ -28,6 +29,8 @@ test('kprobe, kretprobe, ksyscall, fentry, fexit and LSM programs attach and fir
   expect(result.fatal).toBeUndefined();
   expect(result.kernel).toMatch(/^6\.1\./);
   expect(result.errors).toEqual({});
+  // There, features() reports what this kernel lacks.
+  expect(result.features).toMatchObject({ btf: true, kprobes: true, uprobes: true, fentry: true, bpfLsm: true, ringbuf: true });
   expect(result.attached).toEqual({
     on_kprobe: 'perf_event',
     on_kretprobe: 'perf_event',

@@ -150,6 +150,10 @@ export interface NativeBinding {
   vmlinuxHeader(btfPath?: string): string;
   btfTypes(btfPath?: string): (NativeBtfType | null)[];
   openPinnedMap(path: string): NativeMapHandle;
+  probeProgramType(type: string): boolean;
+  probeMapType(type: string): boolean;
+  probeHelper(programType: string, helperId: number): boolean;
+  probeFentry(btfId: number): boolean;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;

@@ -4,7 +4,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { BpfObject } = require('../../dist/lib/index.js');
+const { BpfObject, features } = require('../../dist/lib/index.js');
 
 /** Runs examples/hello until it prints Hello, World! for a shell's clone: its first lines. */
 function helloExample() {
@@ -26,7 +26,7 @@ function helloExample() {
 }
 
 (async () => {
-  const result = { kernel: os.release(), attached: {}, errors: {}, hits: [] };
+  const result = { kernel: os.release(), attached: {}, errors: {}, hits: [], features: features() };
   const obj = BpfObject.open(path.join(__dirname, '../../build-bpf/kernel_hooks.bpf.o'));
   obj.globals.set('target_tgid', process.pid);
   await obj.load();

@@ -1,0 +1,77 @@
+// What the running kernel can do, for attach decisions and clear errors.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { native } from './binding';
+import { Btf } from './btf/btf';
+import { TRACEFS_PATHS, kernelHasKprobes } from './errors';
+
+export interface KernelFeatures {
+  /** uname -r */
+  kernel: string;
+  /** /sys/kernel/btf/vmlinux: CO-RE relocations and BTF-typed programs. */
+  btf: boolean;
+  /** tracefs is mounted (tracepoints, trace_pipe). */
+  tracefs: boolean;
+  /** bpffs is mounted at /sys/fs/bpf (pinning). */
+  bpffs: boolean;
+  /** kprobes and kretprobes (CONFIG_KPROBES). */
+  kprobes: boolean;
+  /** uprobes and uretprobes (CONFIG_UPROBE_EVENTS). */
+  uprobes: boolean;
+  /** fentry / fexit / fmod_ret: BPF trampolines, tried for real on bpf_fentry_test1. */
+  fentry: boolean;
+  /** "bpf" among the active LSMs (BPF LSM programs). */
+  bpfLsm: boolean;
+  /** tcx links for tc programs (Linux 6.6 and later). */
+  tcx: boolean;
+  /** BPF_MAP_TYPE_RINGBUF (Linux 5.8 and later). */
+  ringbuf: boolean;
+}
+
+let cached: KernelFeatures | undefined;
+
+function activeLsms(): string[] | undefined {
+  try {
+    return fs.readFileSync('/sys/kernel/security/lsm', 'utf8').trim().split(',');
+  } catch {
+    return undefined; // securityfs not mounted
+  }
+}
+
+function fentryWorks(): boolean {
+  try {
+    const target = Btf.kernel().byName('bpf_fentry_test1', 'func')[0];
+    return target ? native.probeFentry(target.id) : false;
+  } catch {
+    return false;
+  }
+}
+
+/** The kernel's features that matter for loading and attaching (probed once, then cached). */
+export function features(): KernelFeatures {
+  if (cached) return cached;
+  const btf = fs.existsSync('/sys/kernel/btf/vmlinux');
+  cached = {
+    kernel: os.release(),
+    btf,
+    tracefs: TRACEFS_PATHS.some((p) => fs.existsSync(`${p}/events`)),
+    bpffs: fs.existsSync('/sys/fs/bpf') && fs.statfsSync('/sys/fs/bpf').type === 0xcafe4a11,
+    kprobes: kernelHasKprobes(),
+    uprobes: fs.existsSync('/sys/bus/event_source/devices/uprobe'),
+    fentry: btf && fentryWorks(),
+    bpfLsm: activeLsms()?.includes('bpf') ?? false,
+    tcx: btf && Btf.kernel().find('tcx_entry', 'struct') !== undefined,
+    ringbuf: native.probeMapType('ringbuf'),
+  };
+  return cached;
+}
+
+/** Direct probes through libbpf: can this kernel load / create / call it? */
+export const probe = {
+  /** A program type by libbpf's name ('kprobe', 'xdp', 'tracing', ...). */
+  programType: (type: string): boolean => native.probeProgramType(type),
+  /** A map type by libbpf's name ('hash', 'ringbuf', 'bloom_filter', ...). */
+  mapType: (type: string): boolean => native.probeMapType(type),
+  /** Whether programs of `programType` may call helper number `helperId` (BPF_FUNC_*). */
+  helper: (programType: string, helperId: number): boolean => native.probeHelper(programType, helperId),
+};
