@@ -66,6 +66,19 @@ export function features(): KernelFeatures {
   return cached;
 }
 
+/**
+ * Turns on the kernel's run statistics for every BPF program (program.info.runCount and
+ * runTimeNs) until the returned handle is closed. They cost a little per program run.
+ */
+export function enableStats(): Disposable & { close(): void } {
+  let fd = native.enableStats();
+  const close = () => {
+    if (fd >= 0) fs.closeSync(fd);
+    fd = -1;
+  };
+  return { close, [Symbol.dispose]: close };
+}
+
 /** Direct probes through libbpf: can this kernel load / create / call it? */
 export const probe = {
   /** A program type by libbpf's name ('kprobe', 'xdp', 'tracing', ...). */

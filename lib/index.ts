@@ -14,4 +14,4 @@ export { RecordBatch, type ReaderOptions } from './events/reader';
 export { TracePipe, tracePipe, parseTraceLine, type TraceLine, type TracePipeOptions } from './events/trace-pipe';
 export { BpfError, VerifierError } from './errors';
 export { libbpfVersion, vmlinuxHeader } from './system';
-export { features, probe, type KernelFeatures } from './features';
+export { features, probe, enableStats, type KernelFeatures } from './features';

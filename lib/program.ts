@@ -89,6 +89,15 @@ export class Program {
     this.#handle.autoload = value;
   }
 
+  /**
+   * The kernel's view of the loaded program: id, tag, JITed and translated sizes, and run
+   * count and total run time (collected while `enableStats()` is in effect).
+   */
+  get info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint } {
+    this.#owner.assertLoaded('program.info');
+    return this.#handle.info();
+  }
+
   /** Whether BpfObject.attach() attaches it (its SEC() says where, and it is loaded). */
   get autoattach(): boolean {
     this.#owner.assertUsable('program.autoattach');

@@ -40,6 +40,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("probeMapType", &Addon::ProbeMapType),
       InstanceMethod("probeHelper", &Addon::ProbeHelper),
       InstanceMethod("probeFentry", &Addon::ProbeFentry),
+      InstanceMethod("enableStats", &Addon::EnableStats),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
       InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),
@@ -191,6 +192,12 @@ Napi::Value Addon::ProbeFentry(const Napi::CallbackInfo& info) {
   if (ok) close(link);
   close(prog);
   return Napi::Boolean::New(env, ok);
+}
+
+// enableStats() -> fd; run counts and times are collected while it is open.
+Napi::Value Addon::EnableStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Number::New(env, Check(env, bpf_enable_stats(BPF_STATS_RUN_TIME), "enableStats"));
 }
 
 Napi::Value Addon::OpenPinnedMap(const Napi::CallbackInfo& info) {

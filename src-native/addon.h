@@ -49,6 +49,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value ProbeMapType(const Napi::CallbackInfo& info);
   Napi::Value ProbeHelper(const Napi::CallbackInfo& info);
   Napi::Value ProbeFentry(const Napi::CallbackInfo& info);
+  Napi::Value EnableStats(const Napi::CallbackInfo& info);
 
   std::set<Resource*> links_;
   std::set<Resource*> objects_;

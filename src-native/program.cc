@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <vector>
 
@@ -53,6 +54,7 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attachKsyscall", &ProgramHandle::AttachKsyscall),
       InstanceMethod("attachTrace", &ProgramHandle::AttachTrace),
       InstanceMethod("attachLsm", &ProgramHandle::AttachLsm),
+      InstanceMethod("info", &ProgramHandle::Info),
   });
 }
 
@@ -246,6 +248,26 @@ Napi::Value ProgramHandle::AttachTrace(const Napi::CallbackInfo& info) {
 // attachLsm(): an LSM program (SEC("lsm/...")), to its hook.
 Napi::Value ProgramHandle::AttachLsm(const Napi::CallbackInfo& info) {
   return AttachWith(info.Env(), "attachLsm", "its LSM hook", [](bpf_program* p) { return bpf_program__attach_lsm(p); });
+}
+
+// info() -> the kernel's view of the loaded program: id, tag, sizes, run statistics.
+Napi::Value ProgramHandle::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = bpf_program__fd(Require(env, "program.info"));
+  if (fd < 0) ThrowBpfError(env, "program.info", EBADF, "program '" + name_ + "' is not loaded");
+  bpf_prog_info prog_info{};
+  __u32 len = sizeof(prog_info);
+  Check(env, bpf_prog_get_info_by_fd(fd, &prog_info, &len), "program.info", "program '" + name_ + "'");
+  char tag[2 * BPF_TAG_SIZE + 1];
+  for (int i = 0; i < BPF_TAG_SIZE; i++) snprintf(tag + 2 * i, 3, "%02x", prog_info.tag[i]);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", prog_info.id);
+  out.Set("tag", tag);
+  out.Set("jitedSize", prog_info.jited_prog_len);
+  out.Set("xlatedSize", prog_info.xlated_prog_len);
+  out.Set("runCount", Napi::BigInt::New(env, static_cast<uint64_t>(prog_info.run_cnt)));
+  out.Set("runTimeNs", Napi::BigInt::New(env, static_cast<uint64_t>(prog_info.run_time_ns)));
+  return out;
 }
 
 // testRun(data, repeat, ctx?) -> { retval, duration, data }: BPF_PROG_TEST_RUN, synchronous.

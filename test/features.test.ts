@@ -1,6 +1,6 @@
 // features() checked against what actually happens when we try (on this kernel; the QEMU
 // test checks the same on a kernel that has kprobes, fentry and BPF LSM).
-import { BpfError, BpfObject, features, probe } from '../lib';
+import { BpfError, BpfObject, enableStats, features, probe } from '../lib';
 import { fixture } from './helpers/kernel';
 
 test('features() agrees with loading and attaching for real', async () => {
@@ -51,4 +51,24 @@ test('probes through libbpf', () => {
   expect(probe.helper('socket_filter', 65)).toBe(false); // bpf_perf_event_read_value: tracing only
   expect(() => probe.programType('no_such_type')).toThrow(/unknown program type 'no_such_type'/);
   expect(() => probe.mapType('nope')).toThrow(/unknown map type 'nope'/);
+});
+
+test('program info, and run statistics while enableStats() is in effect', async () => {
+  using obj = BpfObject.open(fixture('attach'));
+  await obj.load();
+  const prog = obj.program('xdp_count');
+  const before = prog.info;
+  expect(before.id).toBeGreaterThan(0);
+  expect(before.tag).toMatch(/^[0-9a-f]{16}$/);
+  expect(before.xlatedSize).toBeGreaterThan(0);
+  {
+    using stats = enableStats();
+    void stats;
+    prog.testRun({ data: Buffer.alloc(64), repeat: 100 });
+  }
+  const after = prog.info;
+  expect(after.runCount - before.runCount).toBe(100n);
+  expect(after.runTimeNs).toBeGreaterThan(before.runTimeNs);
+  prog.testRun({ data: Buffer.alloc(64), repeat: 10 }); // statistics are off again
+  expect(prog.info.runCount).toBe(after.runCount);
 });

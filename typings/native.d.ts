@@ -67,6 +67,7 @@ export interface NativeProgramHandle {
   attachKsyscall(name: string, retprobe: boolean): NativeLinkHandle;
   attachTrace(): NativeLinkHandle;
   attachLsm(): NativeLinkHandle;
+  info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint };
 }
 
 export interface NativeMapHandle {
@@ -154,6 +155,7 @@ export interface NativeBinding {
   probeMapType(type: string): boolean;
   probeHelper(programType: string, helperId: number): boolean;
   probeFentry(btfId: number): boolean;
+  enableStats(): number;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;
