@@ -2,10 +2,21 @@ import * as fs from 'node:fs';
 import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
 import { BpfError, bpfError } from './errors';
 import { features } from './features';
-import { Link } from './link';
+import { Link, LinkGroup } from './link';
 import type { ObjectContext } from './resource';
 
 const XDP_MODES: Record<string, number> = { skb: 2, driver: 4, hw: 8 };
+
+/** The online CPUs, from /sys/devices/system/cpu/online ("0-3,6"). */
+function onlineCpus(): number[] {
+  const text = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  const cpus: number[] = [];
+  for (const part of text.split(',')) {
+    const [from, to] = part.split('-').map(Number);
+    for (let c = from; c <= (to ?? from); c++) cpus.push(c);
+  }
+  return cpus;
+}
 
 /** Runs `attach`; a BpfError it throws gains the missing feature's name when there is one. */
 export function withFeatureHint(attach: () => Link, hint: () => string | undefined): Link {
@@ -200,6 +211,29 @@ export class Program {
       () => this.#link('attachLsm', () => this.#handle.attachLsm(), `lsm SEC("${this.section}")`),
       () => (features().bpfLsm ? undefined : '"bpf" is not among the active LSMs (CONFIG_BPF_LSM, and boot with lsm=...,bpf)'),
     );
+  }
+
+  /**
+   * Attaches a perf_event program to a perf event: `type` and `config` as perf_event_open
+   * takes them (e.g. PERF_TYPE_SOFTWARE = 1, PERF_COUNT_SW_CPU_CLOCK = 0), sampled every
+   * `samplePeriod` events or `sampleFreq` times a second, for `pid` (-1: all) on `cpu`.
+   */
+  attachPerfEvent(options: { type: number; config: number; samplePeriod?: number; sampleFreq?: number; pid?: number; cpu: number }): Link {
+    const { type, config, samplePeriod = 0, sampleFreq = 0, pid = -1, cpu } = options;
+    if (!samplePeriod === !sampleFreq) throw new TypeError('attachPerfEvent takes one of samplePeriod and sampleFreq');
+    return this.#link('attachPerfEvent', () => this.#handle.attachPerfEvent(type, config, samplePeriod, sampleFreq, pid, cpu), `perf event ${type}:${config} cpu ${cpu}`);
+  }
+
+  /** attachPerfEvent on every online CPU (a profiler's set-up), as one group of links. */
+  attachPerfEventAllCpus(options: { type: number; config: number; samplePeriod?: number; sampleFreq?: number; pid?: number }): LinkGroup {
+    const links: Link[] = [];
+    try {
+      for (const cpu of onlineCpus()) links.push(this.attachPerfEvent({ ...options, cpu }));
+    } catch (e) {
+      for (const link of links) link.close();
+      throw e;
+    }
+    return LinkGroup.of(links);
   }
 
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {

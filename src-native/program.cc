@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 
 #include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,6 +57,7 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attachTrace", &ProgramHandle::AttachTrace),
       InstanceMethod("attachLsm", &ProgramHandle::AttachLsm),
       InstanceMethod("info", &ProgramHandle::Info),
+      InstanceMethod("attachPerfEvent", &ProgramHandle::AttachPerfEvent),
   });
 }
 
@@ -248,6 +251,36 @@ Napi::Value ProgramHandle::AttachTrace(const Napi::CallbackInfo& info) {
 // attachLsm(): an LSM program (SEC("lsm/...")), to its hook.
 Napi::Value ProgramHandle::AttachLsm(const Napi::CallbackInfo& info) {
   return AttachWith(info.Env(), "attachLsm", "its LSM hook", [](bpf_program* p) { return bpf_program__attach_lsm(p); });
+}
+
+// attachPerfEvent(type, config, period, frequency, pid, cpu): opens the perf event and
+// attaches the program to it; the link owns the event.
+Napi::Value ProgramHandle::AttachPerfEvent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = GetUint32(env, info[0], "type");
+  attr.config = GetUint32(env, info[1], "config");
+  uint32_t period = GetUint32(env, info[2], "samplePeriod");
+  uint32_t frequency = GetUint32(env, info[3], "sampleFreq");
+  if (frequency != 0) {
+    attr.freq = 1;
+    attr.sample_freq = frequency;
+  } else {
+    attr.sample_period = period;
+  }
+  int pid = info[4].As<Napi::Number>().Int32Value();
+  int cpu = info[5].As<Napi::Number>().Int32Value();
+  Require(env, "attachPerfEvent");
+  int fd = static_cast<int>(syscall(__NR_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+  if (fd < 0) ThrowBpfError(env, "attachPerfEvent", errno, "perf_event_open(type " + std::to_string(attr.type) + ", config " + std::to_string(attr.config) + ", cpu " + std::to_string(cpu) + ")");
+  try {
+    return AttachWith(env, "attachPerfEvent", "perf event on cpu " + std::to_string(cpu),
+                      [&](bpf_program* p) { return bpf_program__attach_perf_event(p, fd); });
+  } catch (...) {
+    close(fd);
+    throw;
+  }
 }
 
 // info() -> the kernel's view of the loaded program: id, tag, sizes, run statistics.

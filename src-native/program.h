@@ -43,6 +43,7 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   Napi::Value AttachTrace(const Napi::CallbackInfo& info);
   Napi::Value AttachLsm(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value AttachPerfEvent(const Napi::CallbackInfo& info);
   Napi::Value LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
                          uint32_t flags, const std::string& target);
 

@@ -150,3 +150,17 @@ describe('uprobes, iterators, cgroups, pinned links', () => {
     }
   });
 });
+
+test('perf_event programs sample the CPU clock on every CPU', async () => {
+  using obj = BpfObject.open(fixture('attach'));
+  await obj.load();
+  // PERF_TYPE_SOFTWARE (1), PERF_COUNT_SW_CPU_CLOCK (0), 1000 samples a second per CPU.
+  using links = obj.program('on_cpu_clock').attachPerfEventAllCpus({ type: 1, config: 0, sampleFreq: 1000 });
+  expect(links.length).toBe(os.cpus().length);
+  expect(links.links[0].info.type).toBe('perf_event');
+  const end = Date.now() + 200;
+  while (Date.now() < end); // keep one CPU busy
+  expect(hitsOf(obj)[6]).toBeGreaterThan(20);
+  expect(() => obj.program('on_cpu_clock').attachPerfEvent({ type: 1, config: 0, cpu: 0 })).toThrow(/one of samplePeriod and sampleFreq/);
+  expect(() => obj.program('on_cpu_clock').attachPerfEvent({ type: 1, config: 0, sampleFreq: 10, cpu: 4096 })).toThrow(expect.objectContaining({ operation: 'attachPerfEvent' }));
+});

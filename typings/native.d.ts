@@ -67,6 +67,7 @@ export interface NativeProgramHandle {
   attachKsyscall(name: string, retprobe: boolean): NativeLinkHandle;
   attachTrace(): NativeLinkHandle;
   attachLsm(): NativeLinkHandle;
+  attachPerfEvent(type: number, config: number, samplePeriod: number, sampleFreq: number, pid: number, cpu: number): NativeLinkHandle;
   info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint };
 }
 
