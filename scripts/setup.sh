@@ -17,17 +17,9 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-packages=(clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config cmake make g++ python3
-          patch xz-utils iproute2 ca-certificates)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+source scripts/apt.sh
+ensure_packages clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config cmake make g++ python3 \
+  patch xz-utils iproute2 ca-certificates
 
 bash scripts/libbpf.sh
 

@@ -127,6 +127,13 @@ std::string BtfPath(Napi::Env env, const Napi::Value& value) {
   return value.IsUndefined() ? "/sys/kernel/btf/vmlinux" : GetString(env, value, "BTF path");
 }
 
+// The BTF file at `path`, parsed, or a BpfError with libbpf's reason.
+std::unique_ptr<btf, BtfDeleter> ParseBtf(Napi::Env env, const std::string& path) {
+  LogCapture log;
+  return std::unique_ptr<btf, BtfDeleter>(
+      CheckPtr(env, [&] { return btf__parse(path.c_str(), nullptr); }, "btf.parse", path, &log));
+}
+
 }  // namespace
 
 namespace {
@@ -207,11 +214,7 @@ Napi::Value Addon::OpenPinnedMap(const Napi::CallbackInfo& info) {
 // btfTypes(path?): the types of a BTF file (the kernel's by default), index = type id.
 Napi::Value Addon::BtfTypes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = BtfPath(env, info[0]);
-  LogCapture log;
-  std::unique_ptr<btf, BtfDeleter> types(
-      CheckPtr(env, [&] { return btf__parse(path.c_str(), nullptr); }, "btf.parse", path, &log));
-  return DescribeBtf(env, types.get());
+  return DescribeBtf(env, ParseBtf(env, BtfPath(env, info[0])).get());
 }
 
 // The C declarations of every type in a BTF file (the kernel's by default): what BPF
@@ -219,9 +222,8 @@ Napi::Value Addon::BtfTypes(const Napi::CallbackInfo& info) {
 Napi::Value Addon::VmlinuxHeader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = BtfPath(env, info[0]);
+  std::unique_ptr<btf, BtfDeleter> types = ParseBtf(env, path);
   LogCapture log;
-  std::unique_ptr<btf, BtfDeleter> types(
-      CheckPtr(env, [&] { return btf__parse(path.c_str(), nullptr); }, "btf.parse", path, &log));
   DumpOutput dump_output;
   std::string& out = dump_output.text;
   out =

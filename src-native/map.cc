@@ -48,7 +48,6 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceMethod("nextKey", &MapHandle::NextKey),
       InstanceAccessor("btfKeyTypeId", &MapHandle::GetBtfKeyTypeId, nullptr),
       InstanceAccessor("btfValueTypeId", &MapHandle::GetBtfValueTypeId, nullptr),
-      InstanceMethod("readData", &MapHandle::ReadData),
       InstanceMethod("dataBuffer", &MapHandle::DataBuffer),
       InstanceMethod("lookupBatch", &MapHandle::LookupBatch),
       InstanceMethod("updateBatch", &MapHandle::UpdateBatch),
@@ -331,14 +330,6 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, data, size, nullptr, nullptr, &buffer), Napi::Value());
   object_->TrackDataBuffer(env, buffer);
   return Napi::Value(env, buffer);
-}
-
-// readData(offset, size) -> Buffer (a copy; no syscall)
-Napi::Value MapHandle::ReadData(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  size_t offset = GetUint32(env, info[0], "offset");
-  size_t size = GetUint32(env, info[1], "size");
-  return Napi::Buffer<uint8_t>::Copy(env, DataRange(env, "globals.get", offset, size), size);
 }
 
 // writeData(offset, bytes): into the initial value before load; into the live map after

@@ -63,7 +63,6 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value NextKey(const Napi::CallbackInfo& info);
   Napi::Value GetBtfKeyTypeId(const Napi::CallbackInfo& info);
   Napi::Value GetBtfValueTypeId(const Napi::CallbackInfo& info);
-  Napi::Value ReadData(const Napi::CallbackInfo& info);
   Napi::Value DataBuffer(const Napi::CallbackInfo& info);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
   Napi::Value UpdateBatch(const Napi::CallbackInfo& info);

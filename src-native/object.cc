@@ -22,9 +22,6 @@ Napi::Function ObjectHandle::Init(Napi::Env env) {
       InstanceMethod("load", &ObjectHandle::Load),
       InstanceMethod("close", &ObjectHandle::Close),
       InstanceAccessor("name", &ObjectHandle::GetName, nullptr),
-      InstanceAccessor("loaded", &ObjectHandle::GetLoaded, nullptr),
-      InstanceAccessor("closed", &ObjectHandle::GetClosed, nullptr),
-      InstanceAccessor("busy", &ObjectHandle::GetBusy, nullptr),
   });
 }
 
@@ -214,18 +211,6 @@ Napi::Value ObjectHandle::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value ObjectHandle::GetName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), name_);
-}
-
-Napi::Value ObjectHandle::GetLoaded(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), loaded_ && obj_ != nullptr);
-}
-
-Napi::Value ObjectHandle::GetClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), obj_ == nullptr || close_pending_);
-}
-
-Napi::Value ObjectHandle::GetBusy(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), busy_);
 }
 
 }  // namespace ebpf

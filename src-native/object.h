@@ -44,9 +44,6 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info);
-  Napi::Value GetLoaded(const Napi::CallbackInfo& info);
-  Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value GetBusy(const Napi::CallbackInfo& info);
 
   bpf_object* obj_ = nullptr;
   std::vector<uint8_t> image_;  // kept for bpf_object__open_mem

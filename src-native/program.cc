@@ -179,9 +179,7 @@ Napi::Value ProgramHandle::AttachUprobe(const Napi::CallbackInfo& info) {
   uint32_t offset = GetUint32(env, info[2], "offset");
   int pid = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
   bool retprobe = info[4].ToBoolean().Value();
-  bool lossless = true;
-  uint64_t cookie = info[5].IsBigInt() ? info[5].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
-  if (!lossless) ThrowTypeError(env, "cookie must be a bigint from 0 to 2^64-1");
+  uint64_t cookie = GetOptionalUint64(env, info[5], "cookie");
   bpf_uprobe_opts opts{};
   opts.sz = sizeof(opts);
   opts.retprobe = retprobe;
@@ -220,9 +218,7 @@ Napi::Value ProgramHandle::AttachKprobe(const Napi::CallbackInfo& info) {
   std::string func = GetString(env, info[0], "kernel function");
   bool retprobe = info[1].ToBoolean().Value();
   uint32_t offset = GetUint32(env, info[2], "offset");
-  bool lossless = true;
-  uint64_t cookie = info[3].IsBigInt() ? info[3].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
-  if (!lossless) ThrowTypeError(env, "cookie must be a bigint from 0 to 2^64-1");
+  uint64_t cookie = GetOptionalUint64(env, info[3], "cookie");
   bpf_kprobe_opts opts{};
   opts.sz = sizeof(opts);
   opts.retprobe = retprobe;

@@ -37,9 +37,6 @@ export interface NativeBtfType {
 
 export interface NativeObjectHandle {
   readonly name: string;
-  readonly loaded: boolean;
-  readonly closed: boolean;
-  readonly busy: boolean;
   programs(): NativeProgramHandle[];
   maps(): NativeMapHandle[];
   btf(): (NativeBtfType | null)[] | null;
@@ -88,7 +85,6 @@ export interface NativeMapHandle {
   nextKey(key: Uint8Array | null): Buffer | undefined;
   readonly btfKeyTypeId: number;
   readonly btfValueTypeId: number;
-  readData(offset: number, size: number): Buffer;
   /** The global section's own memory (detached when the object closes). */
   dataBuffer(): ArrayBuffer;
   lookupBatch(token: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };

@@ -34,37 +34,19 @@ export const BTF_INT_SIGNED = 1;
 export const BTF_INT_CHAR = 2;
 export const BTF_INT_BOOL = 4;
 
-export interface BtfMember {
-  name: string;
-  type: number;
-  bitOffset: number;
-  /** Non-zero for bitfields. */
-  bitSize: number;
-}
+/** A struct or union member; `bitSize` is non-zero for bitfields. */
+export type BtfMember = NonNullable<NativeBtfType['members']>[number];
 
-export interface BtfEnumValue {
-  name: string;
-  value: number | bigint;
-}
+export type BtfEnumValue = NonNullable<NativeBtfType['values']>[number];
 
-/** One BTF type. Which fields are set depends on `kind`. */
-export interface BtfType {
+/**
+ * One BTF type, as the addon describes it (typings/native.d.ts) with its id and the kind's
+ * name. Which fields are set depends on `kind`; `type` is the type this one refers to
+ * (pointers, typedefs, modifiers, arrays' elements, vars).
+ */
+export interface BtfType extends Omit<NativeBtfType, 'kind'> {
   id: number;
   kind: BtfKindName;
-  name: string;
-  size?: number;
-  /** The type this one refers to (pointers, typedefs, modifiers, arrays' elements, vars). */
-  type?: number;
-  encoding?: number;
-  bits?: number;
-  bitOffset?: number;
-  indexType?: number;
-  length?: number;
-  members?: BtfMember[];
-  signed?: boolean;
-  values?: BtfEnumValue[];
-  vars?: { type: number; offset: number; size: number }[];
-  linkage?: number;
 }
 
 const MODIFIERS = new Set<BtfKindName>(['typedef', 'volatile', 'const', 'restrict', 'type_tag']);

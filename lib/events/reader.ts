@@ -6,6 +6,7 @@
 import type { NativeBatchCallback, NativeReaderHandle } from '../../typings/native';
 import { bpfError } from '../errors';
 import type { Closable, ObjectContext } from '../resource';
+import { Wakeups, closingIterator } from './wakeups';
 
 const KIND_LOST = 1;
 
@@ -103,7 +104,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** Items made outside the batches (lost-sample notices), handed out first. */
   #items: T[] = [];
   /** Consumers waiting for the next batch, the end or an error. */
-  #wakers: (() => void)[] = [];
+  readonly #wakeups = new Wakeups();
   #polling = false;
   #closed = false;
   #error: unknown = undefined;
@@ -169,7 +170,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
       this.#queued += records.length / 4;
       if (this.#queued >= this.#highWaterMark) this.#pause();
     }
-    this.#wake();
+    this.#wakeups.wakeAll();
   }
 
   /** Lost-sample notices leave the batch here: counted, or queued as items. */
@@ -191,15 +192,10 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     return kept;
   }
 
-  #wake(): void {
-    const wakers = this.#wakers;
-    this.#wakers = [];
-    for (const wake of wakers) wake();
-  }
 
   /** Resolves at the next batch, the end or an error (polling meanwhile). */
   #wait(): Promise<void> {
-    const woken = new Promise<void>((resolve) => this.#wakers.push(resolve));
+    const woken = this.#wakeups.wait();
     this.#resume(); // may deliver at once, waking the promise above
     return woken;
   }
@@ -261,13 +257,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return {
-      next: () => this.next(),
-      return: (value?: unknown) => {
-        this.close();
-        return Promise.resolve({ value: value as T, done: true });
-      },
-    };
+    return closingIterator(() => this.next(), () => this.close());
   }
 
   /**
@@ -311,7 +301,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     this.#handle.close();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const owner of this.#owners) owner.untrackReader(this);
-    this.#wake();
+    this.#wakeups.wakeAll();
   }
 
   /** Stops reading and frees the reader; pending and later iterations end (`done: true`). */

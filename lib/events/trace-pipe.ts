@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { NativeFdWatcher } from '../../typings/native';
 import { native } from '../binding';
 import { TRACEFS_PATHS, bpfError } from '../errors';
+import { Wakeups, closingIterator } from './wakeups';
 
 /** One line of the kernel's trace pipe, e.g. what bpf_printk() wrote. */
 export interface TraceLine {
@@ -61,7 +62,7 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
   readonly #buffer = Buffer.alloc(64 * 1024);
   #partial = '';
   #lines: TraceLine[] = [];
-  #wakers: (() => void)[] = [];
+  readonly #wakeups = new Wakeups();
   #watching = false;
   #error: unknown = undefined;
 
@@ -111,14 +112,9 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
       if (this.#lines.length >= this.#highWaterMark) break;
     }
     if (this.#lines.length >= this.#highWaterMark) this.#pause();
-    this.#wake();
+    this.#wakeups.wakeAll();
   }
 
-  #wake(): void {
-    const wakers = this.#wakers;
-    this.#wakers = [];
-    for (const wake of wakers) wake();
-  }
 
   #pause(): void {
     if (this.#watching) {
@@ -137,7 +133,7 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
       }
       if (this.#lines.length > 0) return { value: this.#lines.shift() as TraceLine, done: false };
       if (this.closed) return { value: undefined, done: true };
-      const woken = new Promise<void>((resolve) => this.#wakers.push(resolve));
+      const woken = this.#wakeups.wait();
       if (!this.#watching) {
         this.#watcher.start();
         this.#watching = true;
@@ -147,13 +143,7 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TraceLine> {
-    return {
-      next: () => this.next(),
-      return: (value?: unknown) => {
-        this.close();
-        return Promise.resolve({ value: value as TraceLine, done: true });
-      },
-    };
+    return closingIterator(() => this.next(), () => this.close());
   }
 
   #fail(error: unknown): void {
@@ -171,7 +161,7 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
     this.#watching = false;
     this.#lines = [];
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#wake();
+    this.#wakeups.wakeAll();
   }
 
   [Symbol.dispose](): void {

@@ -32,7 +32,6 @@ export function cacheMapHandle(h: NativeMapHandle): NativeMapHandle {
     update: h.update.bind(h),
     delete: h.delete.bind(h),
     nextKey: h.nextKey.bind(h),
-    readData: h.readData.bind(h),
     dataBuffer: h.dataBuffer.bind(h),
     writeData: h.writeData.bind(h),
     lookupBatch: h.lookupBatch.bind(h),

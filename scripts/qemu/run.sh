@@ -13,15 +13,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache="$root/deps/qemu"
 log() { printf '[qemu] %s\n' "$*" >&2; }
 
-missing=()
-for p in qemu-system-x86 busybox-static cpio; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+source "$root/scripts/apt.sh"
+ensure_packages qemu-system-x86 busybox-static cpio
 
 mkdir -p "$cache"
 if [[ ! -f "$cache/kernel/.ready" ]]; then

@@ -59,4 +59,12 @@ uint32_t GetUint32(Napi::Env env, const Napi::Value& value, const char* what) {
   return static_cast<uint32_t>(d);
 }
 
+uint64_t GetOptionalUint64(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsBigInt()) return 0;
+  bool lossless = true;
+  uint64_t n = value.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) ThrowTypeError(env, std::string(what) + " must be a bigint from 0 to 2^64-1");
+  return n;
+}
+
 }  // namespace ebpf

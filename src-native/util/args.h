@@ -24,4 +24,7 @@ std::string GetString(Napi::Env env, const Napi::Value& value, const char* what)
 
 uint32_t GetUint32(Napi::Env env, const Napi::Value& value, const char* what);
 
+// An optional bigint from 0 to 2^64-1 (undefined: 0), e.g. a BPF cookie.
+uint64_t GetOptionalUint64(Napi::Env env, const Napi::Value& value, const char* what);
+
 }  // namespace ebpf

@@ -13,6 +13,10 @@ namespace {
 
 thread_local LogCapture* current_capture = nullptr;
 
+// How libbpf frames a verifier log in its output.
+const char kLogBegin[] = "-- BEGIN PROG LOAD LOG --";
+const char kLogEnd[] = "-- END PROG LOAD LOG --";
+
 void Print(enum libbpf_print_level level, const char* format, va_list args);
 
 // Called by libbpf (C): nothing may throw through it.
@@ -61,24 +65,21 @@ LogCapture::LogCapture() : previous_(current_capture) { current_capture = this; 
 LogCapture::~LogCapture() { current_capture = previous_; }
 
 std::string ExtractVerifierLog(const std::string& log) {
-  static const std::string begin = "-- BEGIN PROG LOAD LOG --\n";
-  static const std::string end = "-- END PROG LOAD LOG --";
-  size_t b = log.find(begin);
+  size_t b = log.find(kLogBegin);
   if (b == std::string::npos) return std::string();
-  b += begin.size();
-  size_t e = log.find(end, b);
+  b += sizeof(kLogBegin) - 1;
+  if (b < log.size() && log[b] == '\n') b++;
+  size_t e = log.find(kLogEnd, b);
   return log.substr(b, e == std::string::npos ? std::string::npos : e - b);
 }
 
 std::string TailLines(const std::string& full, size_t lines) {
   // Without the verifier's own log (reported apart): libbpf's lines around it matter here.
   std::string log = full;
-  static const std::string begin = "-- BEGIN PROG LOAD LOG --";
-  static const std::string end = "-- END PROG LOAD LOG --";
-  size_t b = log.find(begin);
+  size_t b = log.find(kLogBegin);
   if (b != std::string::npos) {
-    size_t e = log.find(end, b);
-    log.erase(b, e == std::string::npos ? std::string::npos : e + end.size() - b);
+    size_t e = log.find(kLogEnd, b);
+    log.erase(b, e == std::string::npos ? std::string::npos : e + sizeof(kLogEnd) - 1 - b);
   }
   std::vector<std::string> all;
   size_t start = 0;
