@@ -18,6 +18,10 @@ export interface KernelFeatures {
   kprobes: boolean;
   /** uprobes and uretprobes (CONFIG_UPROBE_EVENTS). */
   uprobes: boolean;
+  /** kprobe.multi links over many functions (fprobe: Linux 5.18, CONFIG_FPROBE). */
+  kprobeMulti: boolean;
+  /** uprobe.multi links over many functions of a binary (Linux 6.6). */
+  uprobeMulti: boolean;
   /** fentry / fexit / fmod_ret: BPF trampolines, tried for real on bpf_fentry_test1. */
   fentry: boolean;
   /** "bpf" among the active LSMs (BPF LSM programs). */
@@ -58,6 +62,9 @@ export function features(): KernelFeatures {
     bpffs: fs.existsSync('/sys/fs/bpf') && fs.statfsSync('/sys/fs/bpf').type === 0xcafe4a11,
     kprobes: kernelHasKprobes(),
     uprobes: fs.existsSync('/sys/bus/event_source/devices/uprobe'),
+    // The link types' kernel structures are in the kernel's BTF only when they are built in.
+    kprobeMulti: btf && Btf.kernel().find('bpf_kprobe_multi_link', 'struct') !== undefined,
+    uprobeMulti: btf && Btf.kernel().find('bpf_uprobe_multi_link', 'struct') !== undefined,
     fentry: btf && fentryWorks(),
     bpfLsm: activeLsms()?.includes('bpf') ?? false,
     tcx: btf && Btf.kernel().find('tcx_entry', 'struct') !== undefined,

@@ -1,6 +1,17 @@
+import * as fs from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { NativeLinkHandle } from '../typings/native';
 import { bpfError } from './errors';
 import type { Closable, ObjectContext } from './resource';
+
+// A link dropped without close() is detached when it is garbage-collected (or when the
+// process exits): say so, since the program stopped running at a moment nobody chose.
+const dropped = new FinalizationRegistry<string>((what) => {
+  process.emitWarning(`${what} was garbage-collected without close(): the program has been detached`, {
+    type: 'EbpfWarning',
+    code: 'EBPF_LINK_NOT_CLOSED',
+  });
+});
 
 /** One attachment of a program to a kernel hook. Closing it detaches the program. */
 export class Link implements Disposable {
@@ -18,6 +29,7 @@ export class Link implements Disposable {
     this.program = program;
     this.target = target;
     owner.trackLink(this);
+    dropped.register(this, `Link(${program} -> ${target})`, this);
   }
 
   get closed(): boolean {
@@ -52,7 +64,18 @@ export class Link implements Disposable {
 
   /** For iterator links: runs the iterator once and returns all it printed. */
   async read(): Promise<string> {
-    return this.#handle.readIter();
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.stream()) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /**
+   * For iterator links: runs the iterator once, as a Readable of its output (read off the
+   * main thread, chunk by chunk, for iterators that print a lot).
+   */
+  stream(): Readable {
+    const fd = this.#handle.openIter();
+    return fs.createReadStream('', { fd, autoClose: true, highWaterMark: 64 * 1024 });
   }
 
   /** Detaches the program and frees the link (the same as close()). */
@@ -63,6 +86,7 @@ export class Link implements Disposable {
   /** Detaches the program and frees the link. Idempotent. */
   close(): void {
     if (this.#handle.closed) return;
+    dropped.unregister(this);
     this.#handle.destroy();
     this.#owner.untrackLink(this);
   }

@@ -45,6 +45,12 @@ function interfaceIndex(iface: string | number): number {
   }
 }
 
+/** "a, b and 3 more": a list of attach targets, briefly. */
+function describeList(items: readonly string[] | undefined): string {
+  if (!items || items.length === 0) return '(none)';
+  return items.length === 1 ? items[0] : `${items[0]} and ${items.length - 1} more`;
+}
+
 export interface TestRunResult {
   /** The program's return value (e.g. XDP_PASS = 2). */
   retval: number;
@@ -234,6 +240,61 @@ export class Program {
       throw e;
     }
     return LinkGroup.of(links);
+  }
+
+  /**
+   * Attaches a kprobe.multi (or kretprobe.multi) program to many kernel functions at once
+   * through one fprobe link: every function matching a glob `pattern` ("tcp_v4_*"), or the
+   * `symbols` listed (each with its `cookies` entry, read with bpf_get_attach_cookie()).
+   * Needs kprobes with fprobe (Linux 5.18, CONFIG_FPROBE).
+   */
+  attachKprobeMulti(options: { pattern?: string; symbols?: string[]; retprobe?: boolean; cookies?: bigint[] }): Link {
+    const { pattern, symbols, retprobe = false, cookies } = options;
+    const what = `${retprobe ? 'kretprobe.multi' : 'kprobe.multi'} ${pattern ?? describeList(symbols)}`;
+    return withFeatureHint(
+      () => this.#link('attachKprobeMulti', () => this.#handle.attachKprobeMulti(pattern, symbols, retprobe, cookies), what),
+      () => {
+        const f = features();
+        if (!f.kprobes) return 'kprobes are not available: this kernel was built without CONFIG_KPROBES';
+        return f.kprobeMulti ? undefined : 'this kernel has no kprobe_multi links (Linux 5.18 with CONFIG_FPROBE)';
+      },
+    );
+  }
+
+  /**
+   * Attaches a uprobe.multi (or uretprobe.multi) program to many functions of one binary or
+   * shared library through one link: those matching a glob `pattern`, the `symbols` listed,
+   * or the file `offsets` listed (optionally with one cookie each). `pid` limits it to one
+   * process. Needs Linux 6.6 (uprobe_multi links).
+   */
+  attachUprobeMulti(options: {
+    binary: string;
+    pattern?: string;
+    symbols?: string[];
+    offsets?: (number | bigint)[];
+    pid?: number;
+    retprobe?: boolean;
+    cookies?: bigint[];
+  }): Link {
+    const { binary, pattern, symbols, offsets, pid = -1, retprobe = false, cookies } = options;
+    if (typeof binary !== 'string' || !binary) throw new TypeError('attachUprobeMulti needs the binary');
+    const what = `${retprobe ? 'uretprobe.multi' : 'uprobe.multi'} ${binary}:${pattern ?? describeList(symbols ?? offsets?.map((o) => `0x${o.toString(16)}`))}`;
+    return withFeatureHint(
+      () => this.#link('attachUprobeMulti', () => this.#handle.attachUprobeMulti(binary, pattern, symbols, offsets, pid, retprobe, cookies), what),
+      () => (features().uprobeMulti ? undefined : 'this kernel has no uprobe_multi links (Linux 6.6 with CONFIG_UPROBES)'),
+    );
+  }
+
+  /**
+   * Attaches a USDT program (SEC("usdt")) to a statically defined tracepoint of a binary or
+   * shared library: `provider:name` as the SystemTap SDT note names it (DTRACE_PROBE in
+   * sys/sdt.h). The program reads the probe's arguments with bpf_usdt_arg() and `cookie`
+   * with bpf_usdt_cookie(); `pid` limits it to one process.
+   */
+  attachUsdt(options: { binary: string; provider: string; name: string; pid?: number; cookie?: bigint }): Link {
+    const { binary, provider, name, pid = -1, cookie = 0n } = options;
+    if (typeof binary !== 'string' || !binary) throw new TypeError('attachUsdt needs the binary');
+    return this.#link('attachUsdt', () => this.#handle.attachUsdt(binary, provider, name, pid, cookie), `usdt ${binary}:${provider}:${name}`);
   }
 
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {

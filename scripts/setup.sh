@@ -2,6 +2,7 @@
 # Everything the package needs on a Debian 12 machine, as root; idempotent, and quick
 # when all is present:
 #   - Debian packages: clang-19 and llvm-19 (BPF target), libelf, zlib, zstd, pkg-config,
+#     sys/sdt.h (systemtap-sdt-dev, for the USDT test helper),
 #     cmake, a C++ compiler;
 #   - libbpf 1.5.0 from Debian's source package, built static (scripts/libbpf.sh);
 #   - tracefs at /sys/kernel/tracing and bpffs at /sys/fs/bpf;
@@ -19,7 +20,7 @@ fi
 
 source scripts/apt.sh
 ensure_packages clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config cmake make g++ python3 \
-  patch xz-utils iproute2 ca-certificates
+  patch xz-utils iproute2 ca-certificates systemtap-sdt-dev
 
 bash scripts/libbpf.sh
 

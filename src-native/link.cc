@@ -24,6 +24,7 @@ Napi::Function LinkHandle::Init(Napi::Env env) {
       InstanceMethod("unpin", &LinkHandle::Unpin),
       InstanceMethod("update", &LinkHandle::Update),
       InstanceMethod("readIter", &LinkHandle::ReadIter),
+      InstanceMethod("openIter", &LinkHandle::OpenIter),
   });
 }
 
@@ -176,6 +177,14 @@ Napi::Value LinkHandle::ReadIter(const Napi::CallbackInfo& info) {
   }
   close(iter);
   return Napi::String::New(env, out);
+}
+
+// openIter() -> the fd of a new run of the iterator, for the caller to read (and close).
+Napi::Value LinkHandle::OpenIter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int iter = bpf_iter_create(RequireFd(env, "link.stream"));
+  if (iter < 0) ThrowBpfError(env, "link.stream", -iter, "bpf_iter_create");
+  return Napi::Number::New(env, iter);
 }
 
 }  // namespace ebpf

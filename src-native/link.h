@@ -31,6 +31,7 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
   Napi::Value Unpin(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value ReadIter(const Napi::CallbackInfo& info);
+  Napi::Value OpenIter(const Napi::CallbackInfo& info);
   int RequireFd(Napi::Env env, const char* operation);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
 

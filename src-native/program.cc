@@ -58,6 +58,9 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attachLsm", &ProgramHandle::AttachLsm),
       InstanceMethod("info", &ProgramHandle::Info),
       InstanceMethod("attachPerfEvent", &ProgramHandle::AttachPerfEvent),
+      InstanceMethod("attachKprobeMulti", &ProgramHandle::AttachKprobeMulti),
+      InstanceMethod("attachUprobeMulti", &ProgramHandle::AttachUprobeMulti),
+      InstanceMethod("attachUsdt", &ProgramHandle::AttachUsdt),
   });
 }
 
@@ -277,6 +280,100 @@ Napi::Value ProgramHandle::AttachPerfEvent(const Napi::CallbackInfo& info) {
     close(fd);
     throw;
   }
+}
+
+namespace {
+
+std::vector<const char*> CStrings(const std::vector<std::string>& strings) {
+  std::vector<const char*> out;
+  out.reserve(strings.size());
+  for (const std::string& s : strings) out.push_back(s.c_str());
+  return out;
+}
+
+// libbpf's cookie arrays are __u64 (unsigned long long), not uint64_t (unsigned long).
+std::vector<__u64> ToU64(const std::vector<uint64_t>& values) { return std::vector<__u64>(values.begin(), values.end()); }
+
+// A function list's target description: the pattern, or the first names and how many more.
+std::string DescribeFunctions(const std::string& pattern, const std::vector<std::string>& names, size_t count) {
+  if (!pattern.empty()) return pattern;
+  if (!names.empty()) return names[0] + (names.size() > 1 ? " and " + std::to_string(names.size() - 1) + " more" : "");
+  return std::to_string(count) + " offsets";
+}
+
+}  // namespace
+
+// attachKprobeMulti(pattern | undefined, symbols | undefined, retprobe, cookies | undefined):
+// one kprobe_multi link (fprobe) over every kernel function matching a glob, or a list.
+Napi::Value ProgramHandle::AttachKprobeMulti(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string pattern = info[0].IsString() ? GetString(env, info[0], "pattern") : "";
+  std::vector<std::string> symbols = GetOptionalStringList(env, info[1], "symbols");
+  bool retprobe = info[2].ToBoolean().Value();
+  std::vector<__u64> cookies = ToU64(GetOptionalUint64List(env, info[3], "cookies"));
+  if (pattern.empty() == symbols.empty()) ThrowTypeError(env, "attachKprobeMulti takes a pattern or a non-empty list of symbols");
+  if (!cookies.empty() && cookies.size() != symbols.size()) ThrowTypeError(env, "cookies must have one entry per symbol");
+  std::vector<const char*> syms = CStrings(symbols);
+  bpf_kprobe_multi_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.retprobe = retprobe;
+  if (!syms.empty()) {
+    opts.syms = syms.data();
+    opts.cnt = syms.size();
+  }
+  if (!cookies.empty()) opts.cookies = cookies.data();
+  std::string target = std::string(retprobe ? "kretprobe.multi " : "kprobe.multi ") + DescribeFunctions(pattern, symbols, 0);
+  return AttachWith(env, "attachKprobeMulti", target, [&](bpf_program* p) {
+    return bpf_program__attach_kprobe_multi_opts(p, pattern.empty() ? nullptr : pattern.c_str(), &opts);
+  });
+}
+
+// attachUprobeMulti(binary, pattern | undefined, symbols | undefined, offsets | undefined,
+// pid, retprobe, cookies | undefined): one uprobe_multi link over many functions of a binary.
+Napi::Value ProgramHandle::AttachUprobeMulti(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string binary = GetString(env, info[0], "binary");
+  std::string pattern = info[1].IsString() ? GetString(env, info[1], "pattern") : "";
+  std::vector<std::string> symbols = GetOptionalStringList(env, info[2], "symbols");
+  std::vector<uint64_t> offsets = GetOptionalUint64List(env, info[3], "offsets");
+  int pid = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
+  bool retprobe = info[5].ToBoolean().Value();
+  std::vector<__u64> cookies = ToU64(GetOptionalUint64List(env, info[6], "cookies"));
+  int given = !pattern.empty() + !symbols.empty() + !offsets.empty();
+  if (given != 1) ThrowTypeError(env, "attachUprobeMulti takes one of a pattern, a list of symbols or a list of offsets");
+  size_t count = symbols.empty() ? offsets.size() : symbols.size();
+  if (!cookies.empty() && (!pattern.empty() || cookies.size() != count)) {
+    ThrowTypeError(env, "cookies must have one entry per symbol or offset");
+  }
+  std::vector<const char*> syms = CStrings(symbols);
+  std::vector<unsigned long> offs(offsets.begin(), offsets.end());
+  bpf_uprobe_multi_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.retprobe = retprobe;
+  if (!syms.empty()) opts.syms = syms.data();
+  if (!offs.empty()) opts.offsets = offs.data();
+  if (!cookies.empty()) opts.cookies = cookies.data();
+  opts.cnt = pattern.empty() ? count : 0;
+  std::string target = std::string(retprobe ? "uretprobe.multi " : "uprobe.multi ") + binary + ":" + DescribeFunctions(pattern, symbols, offsets.size());
+  return AttachWith(env, "attachUprobeMulti", target, [&](bpf_program* p) {
+    return bpf_program__attach_uprobe_multi(p, pid, binary.c_str(), pattern.empty() ? nullptr : pattern.c_str(), &opts);
+  });
+}
+
+// attachUsdt(binary, provider, name, pid, cookie): a USDT probe (a SystemTap SDT note in
+// the binary), with its arguments readable in the program through bpf_usdt_arg().
+Napi::Value ProgramHandle::AttachUsdt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string binary = GetString(env, info[0], "binary");
+  std::string provider = GetString(env, info[1], "provider");
+  std::string name = GetString(env, info[2], "name");
+  int pid = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
+  bpf_usdt_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.usdt_cookie = GetOptionalUint64(env, info[4], "cookie");
+  return AttachWith(env, "attachUsdt", "usdt " + binary + ":" + provider + ":" + name, [&](bpf_program* p) {
+    return bpf_program__attach_usdt(p, pid, binary.c_str(), provider.c_str(), name.c_str(), &opts);
+  });
 }
 
 // info() -> the kernel's view of the loaded program: id, tag, sizes, run statistics.

@@ -44,6 +44,9 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   Napi::Value AttachLsm(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value AttachPerfEvent(const Napi::CallbackInfo& info);
+  Napi::Value AttachKprobeMulti(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobeMulti(const Napi::CallbackInfo& info);
+  Napi::Value AttachUsdt(const Napi::CallbackInfo& info);
   Napi::Value LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
                          uint32_t flags, const std::string& target);
 

@@ -65,6 +65,17 @@ export interface NativeProgramHandle {
   attachTrace(): NativeLinkHandle;
   attachLsm(): NativeLinkHandle;
   attachPerfEvent(type: number, config: number, samplePeriod: number, sampleFreq: number, pid: number, cpu: number): NativeLinkHandle;
+  attachKprobeMulti(pattern: string | undefined, symbols: string[] | undefined, retprobe: boolean, cookies: bigint[] | undefined): NativeLinkHandle;
+  attachUprobeMulti(
+    binary: string,
+    pattern: string | undefined,
+    symbols: string[] | undefined,
+    offsets: (number | bigint)[] | undefined,
+    pid: number,
+    retprobe: boolean,
+    cookies: bigint[] | undefined,
+  ): NativeLinkHandle;
+  attachUsdt(binary: string, provider: string, name: string, pid: number, cookie: bigint): NativeLinkHandle;
   info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint };
 }
 
@@ -112,6 +123,8 @@ export interface NativeLinkHandle {
   unpin(path?: string): void;
   update(programFd: number): void;
   readIter(): string;
+  /** A new run of the iterator: an fd to read until EOF, then close. */
+  openIter(): number;
 }
 
 /** meta holds (offset, size, source, kind) quads, one per record of the slab: source is

@@ -67,4 +67,35 @@ uint64_t GetOptionalUint64(Napi::Env env, const Napi::Value& value, const char* 
   return n;
 }
 
+std::vector<std::string> GetOptionalStringList(Napi::Env env, const Napi::Value& value, const char* what) {
+  std::vector<std::string> out;
+  if (value.IsUndefined()) return out;
+  if (!value.IsArray()) ThrowTypeError(env, std::string(what) + " must be an array of strings");
+  Napi::Array array = value.As<Napi::Array>();
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) out.push_back(GetString(env, array.Get(i), what));
+  return out;
+}
+
+std::vector<uint64_t> GetOptionalUint64List(Napi::Env env, const Napi::Value& value, const char* what) {
+  std::vector<uint64_t> out;
+  if (value.IsUndefined()) return out;
+  if (!value.IsArray()) ThrowTypeError(env, std::string(what) + " must be an array of integers");
+  Napi::Array array = value.As<Napi::Array>();
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (item.IsBigInt()) {
+      out.push_back(GetOptionalUint64(env, item, what));
+      continue;
+    }
+    double d = item.IsNumber() ? item.As<Napi::Number>().DoubleValue() : -1;
+    if (!std::isfinite(d) || d < 0 || d > 9007199254740991.0 || std::floor(d) != d) {
+      ThrowTypeError(env, std::string(what) + " must hold integers from 0 to 2^64-1 (numbers or bigints)");
+    }
+    out.push_back(static_cast<uint64_t>(d));
+  }
+  return out;
+}
+
 }  // namespace ebpf

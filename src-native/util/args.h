@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ebpf {
 
@@ -26,5 +27,12 @@ uint32_t GetUint32(Napi::Env env, const Napi::Value& value, const char* what);
 
 // An optional bigint from 0 to 2^64-1 (undefined: 0), e.g. a BPF cookie.
 uint64_t GetOptionalUint64(Napi::Env env, const Napi::Value& value, const char* what);
+
+// An optional array of strings (undefined: empty), e.g. symbol names.
+std::vector<std::string> GetOptionalStringList(Napi::Env env, const Napi::Value& value, const char* what);
+
+// An optional array of integers from 0 to 2^64-1, each a bigint or a safe integer
+// number (undefined: empty), e.g. cookies or file offsets.
+std::vector<uint64_t> GetOptionalUint64List(Napi::Env env, const Napi::Value& value, const char* what);
 
 }  // namespace ebpf
