@@ -148,7 +148,7 @@ export function kernelHasKprobes(): boolean {
 
 function kprobeHint(info: NativeErrorInfo): string | undefined {
   if (info.errno !== osConstants.errno.ENOENT && info.errno !== osConstants.errno.EOPNOTSUPP) return undefined;
-  if (!/SEC\("k(?:ret)?(?:probe|syscall)|kprobe/.test(info.detail) || kernelHasKprobes()) return undefined;
+  if (!/\bk(?:ret)?(?:probe|syscall)/.test(info.detail) || kernelHasKprobes()) return undefined;
   return 'this kernel has no kprobes (CONFIG_KPROBES is not set): attach to a tracepoint instead';
 }
 

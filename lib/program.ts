@@ -251,14 +251,18 @@ export class Program {
   attachKprobeMulti(options: { pattern?: string; symbols?: string[]; retprobe?: boolean; cookies?: bigint[] }): Link {
     const { pattern, symbols, retprobe = false, cookies } = options;
     const what = `${retprobe ? 'kretprobe.multi' : 'kprobe.multi'} ${pattern ?? describeList(symbols)}`;
-    return withFeatureHint(
-      () => this.#link('attachKprobeMulti', () => this.#handle.attachKprobeMulti(pattern, symbols, retprobe, cookies), what),
-      () => {
-        const f = features();
-        if (!f.kprobes) return 'kprobes are not available: this kernel was built without CONFIG_KPROBES';
-        return f.kprobeMulti ? undefined : 'this kernel has no kprobe_multi links (Linux 5.18 with CONFIG_FPROBE)';
-      },
-    );
+    // Without fprobe, libbpf's attempt fails in misleading ways (EPERM reading tracefs).
+    const f = features();
+    const missing = !f.kprobes
+      ? 'this kernel has no kprobes (CONFIG_KPROBES is not set): attach to a tracepoint instead'
+      : !f.kprobeMulti
+        ? 'this kernel has no kprobe.multi links (Linux 5.18 with CONFIG_FPROBE): use attachKprobe() per function'
+        : undefined;
+    if (missing) {
+      this.#owner.assertLoaded('attachKprobeMulti');
+      throw bpfError('attachKprobeMulti', 'EOPNOTSUPP', `program '${this.name}' to ${what}: ${missing}`);
+    }
+    return this.#link('attachKprobeMulti', () => this.#handle.attachKprobeMulti(pattern, symbols, retprobe, cookies), what);
   }
 
   /**

@@ -26,45 +26,13 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$STAMP" && -f "$dest/install/lib/libb
 fi
 
 log() { printf '[libbpf] %s\n' "$*" >&2; }
-
-# The Debian mirror this machine already uses (deb822 sources first, then one-line lists).
-debian_uri() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] || continue
-    uri="$(awk '
-      /^URIs:/ { u = $2 }
-      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /-security$/ && $i !~ /-updates$/ && $i !~ /-backports$/) s = 1 }
-      /^$/ { if (u != "" && s && !done) { print u; done = 1 } u = ""; s = 0 }
-      END { if (u != "" && s && !done) print u }' "$f")"
-    if [[ -n "$uri" && "$uri" != *security* ]]; then echo "$uri"; return; fi
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f "$f" ]] || continue
-    uri="$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' "$f")"
-    if [[ -n "$uri" ]]; then echo "$uri"; return; fi
-  done
-  echo "no Debian archive found in /etc/apt/sources.list*: cannot fetch the libbpf source package" >&2
-  return 1
-}
+source "$root/scripts/apt.sh"
 
 fetch_source() {
-  local apt_dir="$deps/apt" uri
-  uri="$(debian_uri)"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$deps/src"
-  cat > "$apt_dir/sources.list" <<EOF
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $LIBBPF_SUITE main
-EOF
-  local opts=(
-    -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-    -o "Dir::Etc::SourceParts=/nonexistent"
-    -o "Dir::State::Lists=$apt_dir/lists"
-    -o "Dir::Cache::Archives=$apt_dir/archives"
-    -o "APT::Sandbox::User=root"
-  )
+  mkdir -p "$deps/src"
+  private_apt "$deps/apt" "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_uri) $LIBBPF_SUITE main"
   log "fetching Debian source package libbpf=$LIBBPF_DEBIAN_VERSION ($LIBBPF_SUITE)"
-  apt-get "${opts[@]}" -qq update >&2
-  (cd "$deps/src" && apt-get "${opts[@]}" -qq source --download-only "libbpf=$LIBBPF_DEBIAN_VERSION" >&2)
+  (cd "$deps/src" && apt-get "${PRIVATE_APT[@]}" -qq source --download-only "libbpf=$LIBBPF_DEBIAN_VERSION" >&2)
 }
 
 orig="$deps/src/libbpf_${LIBBPF_VERSION}.orig.tar.gz"

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BpfObject, features } from '../lib';
-import { DIST_INDEX, fixture, getpriority, runNode, writeScript } from './helpers/kernel';
+import { DIST_INDEX, fixture, getpriority, onlyWith, runNode, writeScript } from './helpers/kernel';
 
 const TARGET_C = `#include <stdlib.h>
 #include <sys/sdt.h>
@@ -46,8 +46,7 @@ beforeEach(async () => {
 });
 afterEach(() => obj.close());
 
-const uprobeMulti = features().uprobeMulti ? test : test.skip;
-if (!features().uprobeMulti) console.warn(`uprobe.multi tests skipped: kernel ${os.release()} has no uprobe_multi links (Linux 6.6)`);
+const uprobeMulti = onlyWith(features().uprobeMulti, 'has no uprobe.multi links (Linux 6.6)');
 
 describe('uprobe.multi', () => {
   uprobeMulti('by pattern: one link over every matching function, then detached', () => {

@@ -1,5 +1,5 @@
 // features() checked against what actually happens when we try (on this kernel; the QEMU
-// test checks the same on a kernel that has kprobes, fentry and BPF LSM).
+// matrix, scripts/test-vm.sh, runs it again on kernels that have kprobes, fentry and BPF LSM).
 import { BpfError, BpfObject, enableStats, features, probe } from '../lib';
 import { fixture } from './helpers/kernel';
 
@@ -24,7 +24,7 @@ test('features() agrees with loading and attaching for real', async () => {
 
   using obj = BpfObject.open(fixture('kernel_hooks'));
   obj.globals.set('target_tgid', process.pid);
-  if (!f.fentry) for (const name of ['on_fentry', 'on_fexit']) obj.program(name).autoload = false;
+  if (!f.fentry) for (const name of ['on_fentry', 'on_fexit', 'deny_file_open']) obj.program(name).autoload = false;
   if (!f.bpfLsm) obj.program('on_file_open').autoload = false;
   await obj.load();
   const kprobe = (() => {

@@ -98,3 +98,12 @@ export function writeScript(name: string, source: string): string {
 afterAll(() => {
   for (const dir of scriptDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * `test` where the running kernel has a feature; otherwise a skipped test whose name says
+ * what this kernel lacks (those run in the QEMU kernel matrix, scripts/test-vm.sh).
+ */
+export function onlyWith(has: boolean, missing: string): (name: string, fn: () => unknown, timeout?: number) => void {
+  if (has) return (name, fn, timeout) => test(name, fn as () => Promise<unknown>, timeout);
+  return (name, fn) => test.skip(`${name} [skipped: this kernel (${os.release()}) ${missing}]`, fn as () => void);
+}
