@@ -17,3 +17,4 @@ export { type CompileOptions } from './compile';
 export { bpf, type BpfTag, type InlineValue } from './inline';
 export { libbpfVersion, vmlinuxHeader } from './system';
 export { features, probe, enableStats, type KernelFeatures } from './features';
+export { preflight, formatPreflight, type PreflightReport, type PreflightCheck, type CheckStatus, type CheckGroup } from './doctor';
