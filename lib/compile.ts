@@ -223,7 +223,15 @@ export function compileSource(source: string, options: CompileOptions = {}): Buf
   const cacheDir = options.cacheDir === false ? undefined : cacheDirectory(options.cacheDir);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-compile-${process.pid}-`));
   try {
-    if (cacheDir) fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    if (cacheDir) {
+      try {
+        fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+        fs.accessSync(cacheDir, fs.constants.W_OK);
+      } catch (e) {
+        const code = ((e as NodeJS.ErrnoException).code ?? 'EACCES') as 'EACCES';
+        throw bpfError('compile', code, `cannot use the cache directory ${cacheDir} (${(e as Error).message}): set options.cacheDir or EBPF_CACHE_DIR, or cacheDir: false`);
+      }
+    }
     const libbpf = libbpfHeaders(includeDirs);
     const includes = [
       ...includeDirs,

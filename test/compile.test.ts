@@ -221,6 +221,14 @@ for (const includeDirs of [[], [${JSON.stringify(LIBBPF_HEADERS)}]]) {
     expect(withDirs).toBe('compiled');
   });
 
+  test('a cache directory that cannot be used says so, and how to pick another', () => {
+    const file = path.join(TMP, 'not-a-directory');
+    fs.writeFileSync(file, '');
+    expect(() => BpfObject.compile(COUNTER, { cacheDir: path.join(file, 'cache') })).toThrow(
+      new RegExp(`^compile: cannot use the cache directory ${file}/cache \\(.*ENOTDIR.*\\): set options.cacheDir or EBPF_CACHE_DIR, or cacheDir: false$`),
+    );
+  });
+
   test('bad arguments are TypeErrors naming them', () => {
     expect(() => BpfObject.compile(42 as unknown as string)).toThrow('source must be a string of C code, got number');
     expect(() => BpfObject.compile(COUNTER, { cflags: '-O2' as unknown as string[] })).toThrow("options.cflags must be an array of strings, got the string '-O2'");
