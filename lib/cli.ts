@@ -56,6 +56,12 @@ function main(argv: string[]): number {
   return 2;
 }
 
+// A reader that stops early (ebpf vmlinux | head) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
+
 try {
   process.exitCode = main(process.argv.slice(2));
 } catch (e) {
