@@ -2,8 +2,10 @@
 // The `ebpf` command:
 //   ebpf gen types <object.bpf.o> [-o out.ts] [--import-from ebpf]
 //   ebpf vmlinux [btf-path] [-o vmlinux.h]
+//   ebpf doctor [--json]
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { formatPreflight, preflight } from './doctor';
 import { generateTypes } from './gen/types';
 import { vmlinuxHeader } from './system';
 
@@ -11,7 +13,10 @@ const USAGE = `usage:
   ebpf gen types <object.bpf.o> [-o out.ts] [--import-from MODULE]
       TypeScript types for the object's maps, globals and record types, and a typed open()
   ebpf vmlinux [BTF_PATH] [-o vmlinux.h]
-      C declarations of the kernel's types (/sys/kernel/btf/vmlinux by default)`;
+      C declarations of the kernel's types (/sys/kernel/btf/vmlinux by default)
+  ebpf doctor [--json]
+      what this machine and process can do with BPF, and how to fix what is missing;
+      exits with 1 when a check fails`;
 
 function write(text: string, out: string | undefined): void {
   if (out) fs.writeFileSync(out, text);
@@ -22,7 +27,12 @@ function main(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { output: { type: 'string', short: 'o' }, 'import-from': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      output: { type: 'string', short: 'o' },
+      'import-from': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help || positionals.length === 0) {
     process.stdout.write(`${USAGE}\n`);
@@ -37,9 +47,20 @@ function main(argv: string[]): number {
     write(vmlinuxHeader(sub), values.output);
     return 0;
   }
+  if (command === 'doctor' && sub === undefined) {
+    const report = preflight();
+    write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatPreflight(report), values.output);
+    return report.ok ? 0 : 1;
+  }
   process.stderr.write(`ebpf: unknown command: ${positionals.join(' ')}\n${USAGE}\n`);
   return 2;
 }
+
+// A reader that stops early (ebpf vmlinux | head) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
 
 try {
   process.exitCode = main(process.argv.slice(2));

@@ -41,6 +41,36 @@ export class VerifierError extends BpfError {
   }
 }
 
+/** One diagnostic of clang's: where, how bad, what, and the source line it points at. */
+export interface CompileDiagnostic {
+  /** The file clang names: the inline source's file name (e.g. "inline.bpf.c") or a header's path. */
+  file: string;
+  line: number;
+  column: number;
+  severity: 'error' | 'warning' | 'note';
+  message: string;
+  /** The text of that line, when the file could be read. */
+  sourceLine?: string;
+}
+
+/** clang refused C source given to BpfObject.compile() or `bpf\`...\``; `diagnostics` says where and why. */
+export class CompileError extends BpfError {
+  /** clang's diagnostics, in its order (errors, and the warnings and notes around them). */
+  readonly diagnostics: CompileDiagnostic[];
+  /** clang's whole standard error. */
+  readonly output: string;
+
+  constructor(
+    message: string,
+    fields: { errno: number; code: string; operation: string; diagnostics: CompileDiagnostic[]; output: string },
+  ) {
+    super(message, fields);
+    this.name = 'CompileError';
+    this.diagnostics = fields.diagnostics;
+    this.output = fields.output;
+  }
+}
+
 /** The verifier's reason: the last lines of its log, without its closing statistics. */
 function verifierReason(log: string): string {
   const lines = log
@@ -67,22 +97,29 @@ const CAPABILITIES: Record<string, number> = {
   CAP_BPF: 39,
 };
 
+/** The calling process's effective capability set (CapEff of /proc/self/status), if readable. */
+export function effectiveCapabilities(): bigint | undefined {
+  try {
+    const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return line ? BigInt(`0x${line[1]}`) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the effective set `effective` holds `cap` (one of CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN). */
+export function hasCapability(effective: bigint, cap: string): boolean {
+  const bit = CAPABILITIES[cap];
+  return bit !== undefined && (effective & (1n << BigInt(bit))) !== 0n;
+}
+
 /** Which of `needed` the calling process lacks in its effective set (Linux /proc). */
 export function missingCapabilities(needed: readonly string[]): string[] {
-  let effective: bigint;
-  try {
-    const status = fs.readFileSync('/proc/self/status', 'utf8');
-    const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-    if (!line) return [];
-    effective = BigInt(`0x${line[1]}`);
-  } catch {
-    return [];
-  }
-  const hasSysAdmin = (effective & (1n << BigInt(CAPABILITIES.CAP_SYS_ADMIN))) !== 0n;
+  const effective = effectiveCapabilities();
+  if (effective === undefined) return [];
+  const hasSysAdmin = hasCapability(effective, 'CAP_SYS_ADMIN');
   return needed.filter((cap) => {
-    const bit = CAPABILITIES[cap];
-    if (bit === undefined) return false;
-    if ((effective & (1n << BigInt(bit))) !== 0n) return false;
+    if (CAPABILITIES[cap] === undefined || hasCapability(effective, cap)) return false;
     // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON.
     return !(hasSysAdmin && (cap === 'CAP_BPF' || cap === 'CAP_PERFMON'));
   });

@@ -12,6 +12,9 @@ export { RingBuffer, type RingBufferOptions, type RingBufferRecord, type RingBuf
 export { PerfBuffer, type PerfBufferOptions, type PerfRecord, type PerfLost, type PerfBufferStats } from './events/perf-buffer';
 export { RecordBatch, type ReaderOptions } from './events/reader';
 export { TracePipe, tracePipe, parseTraceLine, type TraceLine, type TracePipeOptions } from './events/trace-pipe';
-export { BpfError, VerifierError } from './errors';
+export { BpfError, VerifierError, CompileError, type CompileDiagnostic } from './errors';
+export { type CompileOptions } from './compile';
+export { bpf, type BpfTag, type InlineValue } from './inline';
 export { libbpfVersion, vmlinuxHeader } from './system';
 export { features, probe, enableStats, type KernelFeatures } from './features';
+export { preflight, formatPreflight, type PreflightReport, type PreflightCheck, type CheckStatus, type CheckGroup } from './doctor';

@@ -3,6 +3,7 @@ import type { NativeMapHandle, NativeObjectHandle } from '../typings/native';
 import { Btf } from './btf/btf';
 import { type Codec, CodecFactory } from './btf/codec';
 import { native } from './binding';
+import { type CompileOptions, compileSource } from './compile';
 import { BpfError, VerifierError, bpfError, capabilitiesToLoad, withCapabilities } from './errors';
 import { features } from './features';
 import { Link, LinkGroup } from './link';
@@ -94,6 +95,24 @@ export class BpfObject implements Disposable {
     }
     const { enums: _enums, ...nativeOptions } = options;
     return new BpfObject(new native.ObjectHandle(source, nativeOptions), options);
+  }
+
+  /**
+   * Compiles BPF C source with clang, bcc-style, and opens the result (not loaded yet).
+   * vmlinux.h (the running kernel's types) and libbpf's BPF headers (bpf/bpf_helpers.h,
+   * bpf/bpf_tracing.h, bpf/bpf_core_read.h...) are on the include path. The object is
+   * cached by the content of the source, flags, clang and headers, so compiling the same
+   * text again runs no clang. clang runs synchronously. Rejected source throws a
+   * CompileError with clang's diagnostics and the offending lines.
+   *
+   * ```ts
+   * using obj = BpfObject.compile(`#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n...`);
+   * await obj.load();
+   * ```
+   */
+  static compile(source: string, options: CompileOptions & OpenOptions = {}): BpfObject {
+    const { cflags: _cflags, includeDirs: _includeDirs, cacheDir: _cacheDir, ...openOptions } = options;
+    return BpfObject.open(compileSource(source, options), { ...openOptions, name: options.name ?? 'inline' });
   }
 
   /** Codecs from the map's BTF key and value types; bytes for what has none (or cannot be encoded). */
