@@ -8,9 +8,10 @@ export { Btf, BtfKind, type BtfType, type BtfMember, type BtfKindName } from './
 export { type Codec, type CodecOptions, CodecFactory, encodeValue, decodeValue, u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool, cstring, bytes, array, struct } from './btf/codec';
 export { type BytesInput } from './map/bytes';
 export { Link, LinkGroup } from './link';
+export type { Closable } from './resource';
 export { RingBuffer, type RingBufferOptions, type RingBufferRecord, type RingBufferStats } from './events/ring-buffer';
 export { PerfBuffer, type PerfBufferOptions, type PerfRecord, type PerfLost, type PerfBufferStats } from './events/perf-buffer';
-export { RecordBatch, type ReaderOptions } from './events/reader';
+export { RecordBatch, type ReaderOptions, type BaseStats } from './events/reader';
 export { TracePipe, tracePipe, parseTraceLine, type TraceLine, type TracePipeOptions } from './events/trace-pipe';
 export { BpfError, VerifierError, CompileError, type CompileDiagnostic } from './errors';
 export { type CompileOptions } from './compile';
