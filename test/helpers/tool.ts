@@ -1,0 +1,77 @@
+// Running an example tool (dist/examples/<name>/<name>.js) as a child process: wait for
+// lines of its output while the test makes activity, then end it with Ctrl-C (SIGINT).
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { ROOT } from './kernel';
+
+/** The compiled example tool `name`. */
+export const toolPath = (name: string): string => path.join(ROOT, 'dist', 'examples', name, `${name}.js`);
+
+export interface ToolRun {
+  /** The tool's pid (of the wrapper, when there is one). */
+  readonly pid: number;
+  /** Its standard output so far. */
+  stdout(): string;
+  /** Resolves with the output once `until(stdout)` holds; rejects when the tool ends first or after timeoutMs. */
+  waitFor(until: (stdout: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` (SIGINT: Ctrl-C) and resolves when the tool has ended. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** Starts tool `name` with `args` (through `wrapper`, e.g. ip netns exec NS). */
+export function startTool(name: string, args: string[], options: { wrapper?: string[] } = {}): ToolRun {
+  const argv = [...(options.wrapper ?? []), process.execPath, toolPath(name), ...args];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  const wake = (): void => waiters.forEach((w) => w());
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    wake();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
+      resolve({ code, signal });
+      wake();
+    }),
+  );
+  // Never leave a tool behind when a test fails.
+  const guard = setTimeout(() => child.kill('SIGKILL'), 60000);
+  ended.then(() => clearTimeout(guard));
+  return {
+    pid: child.pid ?? 0,
+    stdout: () => stdout,
+    waitFor(until, timeoutMs = 20000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => finish(new Error(`${name}: timed out waiting for output; stdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+        const check = (): void => {
+          if (until(stdout)) finish();
+          else if (child.exitCode !== null || child.signalCode !== null) finish(new Error(`${name} ended first (${child.exitCode ?? child.signalCode}); stdout:\n${stdout}\nstderr:\n${stderr}`));
+        };
+        const finish = (error?: Error): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (error) reject(error);
+          else resolve(stdout);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGINT') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const end = await ended;
+      return { ...end, stdout, stderr };
+    },
+  };
+}
+
+/** The lines of `text` with their columns split on runs of spaces. */
+export function rows(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => l.trim().split(/\s+/));
+}
