@@ -6,7 +6,7 @@
 import { BpfObject } from 'ebpf';
 import { Tool, columns, untilInterrupted } from '../common/tool';
 
-const tool = new Tool(
+const tool: Tool = new Tool(
   'opensnoop',
   `usage: opensnoop [-h] [-p PID] [-n NAME] [-x] [-T] [-U] [-d SECONDS]
 
