@@ -14,6 +14,8 @@ export interface ToolRun {
   stdout(): string;
   /** Resolves with the output once `until(stdout)` holds; rejects when the tool ends first or after timeoutMs. */
   waitFor(until: (stdout: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Resolves when the tool has ended by itself. */
+  exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
   /** Sends `signal` (SIGINT: Ctrl-C) and resolves when the tool has ended. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
@@ -59,6 +61,10 @@ export function startTool(name: string, args: string[], options: { wrapper?: str
         waiters.add(check);
         check();
       });
+    },
+    async exit() {
+      const end = await ended;
+      return { ...end, stdout, stderr };
     },
     async stop(signal = 'SIGINT') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
