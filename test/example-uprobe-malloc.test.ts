@@ -1,0 +1,86 @@
+// examples/uprobe-malloc against a program this test compiles with cc: it waits for a line
+// on stdin, then calls malloc() and free() a known number of times.
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startTool, toolPath } from './helpers/tool';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-uprobe-malloc-${process.pid}-`));
+const bin = path.join(dir, 'mallocs');
+beforeAll(() => {
+  fs.writeFileSync(
+    path.join(dir, 'mallocs.c'),
+    `#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+  int n = atoi(argv[1]);
+  char line[8];
+  if (!fgets(line, sizeof line, stdin)) return 1;
+  for (int i = 0; i < n; i++) { void *volatile p = malloc(16 + i); free(p); }
+  return 0;
+}
+`,
+  );
+  execFileSync('cc', ['-O0', '-o', bin, path.join(dir, 'mallocs.c')]);
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const CALLS = 1000;
+
+/** The CALLS of `pid` in the TOTAL table. */
+function total(out: string, pid: number): number {
+  const table = out.slice(out.indexOf('TOTAL calls to '));
+  const line = table.split('\n').find((l) => l.trimStart().startsWith(`${pid} `));
+  return line ? Number(line.trim().split(/\s+/)[2]) : 0;
+}
+
+/** Starts the helper (waiting for its go line) and uprobe-malloc for its pid, with `args`. */
+async function countCalls(args: string[]): Promise<{ pid: number; stdout: string; code: number | null; stderr: string }> {
+  const child: ChildProcessWithoutNullStreams = spawn(bin, [String(CALLS)]);
+  const pid = child.pid!;
+  const done = new Promise((resolve) => child.on('close', resolve));
+  try {
+    const tool = startTool('uprobe-malloc', ['-p', String(pid), ...args]);
+    await tool.waitFor((out) => out.includes('Ctrl-C to end.\n'));
+    child.stdin.end('go\n');
+    await done;
+    // The live report of an interval shows the calls before Ctrl-C.
+    await tool.waitFor((out) => new RegExp(`^ +${pid} mallocs +\\d+$`, 'm').test(out));
+    const r = await tool.stop();
+    return { pid, ...r };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+describe('examples/uprobe-malloc', () => {
+  test('counts the malloc() calls of a process, live and in the totals at Ctrl-C', async () => {
+    const r = await countCalls([]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`Counting calls to libc.so.6:malloc() by process ${r.pid}. Ctrl-C to end.\n`);
+    expect(total(r.stdout, r.pid)).toBeGreaterThanOrEqual(CALLS); // and libc's own (stdio buffers)
+    // Only that process: every row of every table is its own.
+    const rows = r.stdout.split('\n').filter((l) => /^ +\d+ /.test(l));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((l) => l.trimStart().startsWith(`${r.pid} mallocs `))).toBe(true);
+  });
+
+  test('-f counts another function (free)', async () => {
+    const r = await countCalls(['-f', 'free']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('TOTAL calls to libc.so.6:free()');
+    expect(total(r.stdout, r.pid)).toBeGreaterThanOrEqual(CALLS);
+  });
+
+  test('an unknown function or library is a clear error', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [toolPath('uprobe-malloc'), ...args], { encoding: 'utf8' });
+    const noFunc = run('-f', 'no_such_function_here');
+    expect(noFunc.status).toBe(1);
+    expect(noFunc.stderr).toContain('uprobe libc.so.6:no_such_function_here');
+    const noLib = run('-l', 'libnosuch.so.9');
+    expect(noLib.status).toBe(1);
+    expect(noLib.stderr).toContain('libnosuch.so.9');
+  });
+});
