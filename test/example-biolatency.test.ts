@@ -1,10 +1,10 @@
 // examples/biolatency against block I/O this test makes: O_DIRECT writes, each synced, to
 // a file of its own on the disk that holds the temporary directory.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startTool, toolPath } from './helpers/tool';
+import { expectToolError, startTool } from './helpers/tool';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-biolatency-${process.pid}-`));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -76,8 +76,7 @@ describe('examples/biolatency', () => {
   });
 
   test('an unknown disk is a clear error', () => {
-    const r = spawnSync(process.execPath, [toolPath('biolatency'), '-d', 'nosuchdisk'], { encoding: 'utf8' });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain("no disk 'nosuchdisk' (see /sys/block)");
+    expectToolError('biolatency', ['-d', 'nosuchdisk'], 2, "no disk 'nosuchdisk' (see /sys/block)");
+    expectToolError('biolatency', ['1', '2', '3'], 2, 'too many arguments');
   });
 });

@@ -1,17 +1,13 @@
 // examples/prometheus: started on a free loopback port, scraped over HTTP while a program
 // this test compiles (named after the test's pid) makes a known number of system calls.
-import { execFileSync, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { startTool, toolPath } from './helpers/tool';
+import { execFileSync } from 'node:child_process';
+import { compileC, expectToolError, startTool } from './helpers/tool';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-prometheus-${process.pid}-`));
 const comm = `sc${process.pid}`; // its command name: unique on the machine
-const bin = path.join(dir, comm);
+let bin: string;
 beforeAll(() => {
-  fs.writeFileSync(
-    path.join(dir, 'calls.c'),
+  bin = compileC(
+    comm,
     `#include <stdlib.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -22,9 +18,7 @@ int main(int argc, char **argv) {
 }
 `,
   );
-  execFileSync('cc', ['-O1', '-o', bin, path.join(dir, 'calls.c')]);
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const SYSCALLS = 500;
 
@@ -67,10 +61,7 @@ describe('examples/prometheus', () => {
   });
 
   test('a missing or bad port is a clear error', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [toolPath('prometheus'), ...args], { encoding: 'utf8' });
-    expect(run().stderr).toContain('--port is required');
-    const bad = run('-p', '99999');
-    expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain("--port must be an integer from 0 to 65535, got '99999'");
+    expectToolError('prometheus', [], 2, '--port is required');
+    expectToolError('prometheus', ['-p', '99999'], 2, "--port must be an integer from 0 to 65535, got '99999'");
   });
 });

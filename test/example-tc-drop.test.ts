@@ -1,8 +1,7 @@
 // examples/tc-drop on one end of a veth pair between two network namespaces of the test's
 // own: datagrams to a dropped port never arrive and are counted; to another port they do.
-import { spawnSync } from 'node:child_process';
 import { VethPair } from './helpers/netns';
-import { startTool, toolPath } from './helpers/tool';
+import { expectToolError, startTool } from './helpers/tool';
 
 const net = new VethPair('td');
 beforeAll(() => net.create());
@@ -38,15 +37,8 @@ describe('examples/tc-drop', () => {
   });
 
   test('bad ports and a missing interface are clear errors', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [toolPath('tc-drop'), ...args], { encoding: 'utf8' });
-    const noPort = run('lo');
-    expect(noPort.status).toBe(2);
-    expect(noPort.stderr).toContain('give an interface and at least one port');
-    const badPort = run('lo', '70000');
-    expect(badPort.status).toBe(2);
-    expect(badPort.stderr).toContain("PORT must be an integer from 1 to 65535, got '70000'");
-    const noIface = run('nosuch0', '80');
-    expect(noIface.status).toBe(1);
-    expect(noIface.stderr).toContain("no network interface 'nosuch0'");
+    expectToolError('tc-drop', ['lo'], 2, 'give an interface and at least one port');
+    expectToolError('tc-drop', ['lo', '70000'], 2, "PORT must be an integer from 1 to 65535, got '70000'");
+    expectToolError('tc-drop', ['nosuch0', '80'], 1, "attach: no network interface 'nosuch0'");
   });
 });

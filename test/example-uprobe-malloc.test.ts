@@ -1,16 +1,12 @@
 // examples/uprobe-malloc against a program this test compiles with cc: it waits for a line
 // on stdin, then calls malloc() and free() a known number of times.
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { startTool, toolPath } from './helpers/tool';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { compileC, expectToolError, startTool } from './helpers/tool';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-uprobe-malloc-${process.pid}-`));
-const bin = path.join(dir, 'mallocs');
+let bin: string;
 beforeAll(() => {
-  fs.writeFileSync(
-    path.join(dir, 'mallocs.c'),
+  bin = compileC(
+    'mallocs',
     `#include <stdio.h>
 #include <stdlib.h>
 int main(int argc, char **argv) {
@@ -22,9 +18,7 @@ int main(int argc, char **argv) {
 }
 `,
   );
-  execFileSync('cc', ['-O0', '-o', bin, path.join(dir, 'mallocs.c')]);
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const CALLS = 1000;
 
@@ -75,12 +69,8 @@ describe('examples/uprobe-malloc', () => {
   });
 
   test('an unknown function or library is a clear error', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [toolPath('uprobe-malloc'), ...args], { encoding: 'utf8' });
-    const noFunc = run('-f', 'no_such_function_here');
-    expect(noFunc.status).toBe(1);
-    expect(noFunc.stderr).toContain('uprobe libc.so.6:no_such_function_here');
-    const noLib = run('-l', 'libnosuch.so.9');
-    expect(noLib.status).toBe(1);
-    expect(noLib.stderr).toContain('libnosuch.so.9');
+    expectToolError('uprobe-malloc', ['-f', 'no_such_function_here'], 1, "attachUprobe: No such file or directory (program 'count_call' to uprobe libc.so.6:no_such_function_here)");
+    expectToolError('uprobe-malloc', ['-l', 'libnosuch.so.9'], 1, "attachUprobe: No such file or directory (program 'count_call' to uprobe libnosuch.so.9:malloc)");
+    expectToolError('uprobe-malloc', ['-t', '0'], 2, "--top must be an integer from 1 to 10000, got '0'");
   });
 });

@@ -1,6 +1,8 @@
 // Running an example tool (dist/examples/<name>/<name>.js) as a child process: wait for
 // lines of its output while the test makes activity, then end it with Ctrl-C (SIGINT).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './kernel';
 
@@ -81,3 +83,26 @@ export function rows(text: string): string[][] {
     .filter((l) => l.trim())
     .map((l) => l.trim().split(/\s+/));
 }
+
+/** Runs tool `name` to its end and expects it to fail: exit `status` (2: a bad command line, with the usage) and `message` on stderr. */
+export function expectToolError(name: string, args: string[], status: 1 | 2, message: string): void {
+  const r = spawnSync(process.execPath, [toolPath(name), ...args], { encoding: 'utf8' });
+  expect(r.stderr).toContain(`${name}: ${message}`);
+  if (status === 2) expect(r.stderr).toContain(`usage: ${name}`);
+  expect(r.status).toBe(status);
+}
+
+const buildDirs: string[] = [];
+
+/** Compiles C `source` with the host's cc into an executable called `name` (removed after the file's tests). */
+export function compileC(name: string, source: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-example-${process.pid}-`));
+  buildDirs.push(dir);
+  fs.writeFileSync(path.join(dir, `${name}.c`), source);
+  execFileSync('cc', ['-O0', '-o', path.join(dir, name), path.join(dir, `${name}.c`)]);
+  return path.join(dir, name);
+}
+
+afterAll(() => {
+  for (const dir of buildDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
