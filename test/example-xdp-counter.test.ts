@@ -25,7 +25,10 @@ describe('examples/xdp-counter', () => {
     net.connectTcp(net.nsB, net.addrA, 9); // refused: one SYN in, one RST out
     // A per-second line that has seen the datagrams shows the tool is live.
     await tool.waitFor((out) => out.split('\n').some((l) => /^\d\d:\d\d:\d\d /.test(l) && row(out, l.slice(0, 8)).IPV4_UDP > 0));
+    const xdpShown = () => spawnSync('ip', ['-n', net.nsA, 'link', 'show', net.ifA], { encoding: 'utf8' }).stdout;
+    expect(xdpShown()).toMatch(/xdp/); // attached while it runs
     const r = await tool.stop();
+    // Exit code 0 and no stderr: the tool found no BPF link, program or map still open.
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(new RegExp(`^Counting packets on ${net.ifA} \\(XDP\\) every 1 s\\. Ctrl-C to end\\.\n`));
@@ -41,9 +44,7 @@ describe('examples/xdp-counter', () => {
     const live = r.stdout.split('\n').filter((l) => /^\d\d:\d\d:\d\d /.test(l)).map((l) => Number(l.trim().split(/\s+/)[2]));
     expect(live.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(7);
     expect(r.stdout.trimEnd().endsWith(`Detached from ${net.ifA}.`)).toBe(true);
-    // Nothing is left on the interface.
-    const link = spawnSync('ip', ['-n', net.nsA, 'link', 'show', net.ifA], { encoding: 'utf8' }).stdout;
-    expect(link).not.toMatch(/xdp/);
+    expect(xdpShown()).not.toMatch(/xdp/); // nothing left on the interface
   });
 
   test('an unknown interface is a clear error; bad flags exit with 2', () => {

@@ -1,5 +1,6 @@
 // What the example tools share: flags and usage, the path of their compiled object,
 // Ctrl-C, and a tick every interval until then.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -44,13 +45,41 @@ export class Tool {
     return override ?? path.resolve(__dirname, '../../../build-bpf', `${this.name}.bpf.o`);
   }
 
-  /** Runs the tool's main; an error is printed as "<name>: message" with exit code 1. */
+  /**
+   * Runs the tool's main; an error is printed as "<name>: message" with exit code 1. When
+   * main is done, nothing of BPF may still be open (links, programs, maps): the tool
+   * checks, and says so with exit code 1 if something is.
+   */
   run(main: () => Promise<void>): void {
-    main().catch((e: unknown) => {
-      process.stderr.write(`${this.name}: ${(e as Error).message}\n`);
-      process.exit(1);
-    });
+    main().then(
+      () => {
+        const left = openBpfFds();
+        if (left.length === 0) return;
+        process.stderr.write(`${this.name}: still open after detaching and closing: ${left.join(', ')}\n`);
+        process.exitCode = 1;
+      },
+      (e: unknown) => {
+        process.stderr.write(`${this.name}: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
   }
+}
+
+/** This process's open BPF file descriptors, by kind: e.g. ["1 bpf_link", "2 bpf-map"]. */
+function openBpfFds(): string[] {
+  const kinds = new Map<string, number>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory's own fd, closed by now
+    }
+    const kind = /^anon_inode:\[?(bpf[-_a-z]*)\]?$/.exec(target)?.[1];
+    if (kind) kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return [...kinds].map(([kind, n]) => `${n} ${kind}`);
 }
 
 /** A signal aborted on the first SIGINT (Ctrl-C) or SIGTERM, or after `seconds` when given. */
