@@ -29,13 +29,13 @@ function total(out: string, pid: number): number {
   return line ? Number(line.trim().split(/\s+/)[2]) : 0;
 }
 
-/** Starts the helper (waiting for its go line) and uprobe-malloc for its pid, with `args`. */
-async function countCalls(args: string[]): Promise<{ pid: number; stdout: string; code: number | null; stderr: string }> {
+/** Starts the helper (waiting for its go line) and uprobe-malloc with `args` (and -p its pid, unless `everyone`). */
+async function countCalls(args: string[], everyone = false): Promise<{ pid: number; stdout: string; code: number | null; stderr: string }> {
   const child: ChildProcessWithoutNullStreams = spawn(bin, [String(CALLS)]);
   const pid = child.pid!;
   const done = new Promise((resolve) => child.on('close', resolve));
   try {
-    const tool = startTool('uprobe-malloc', ['-p', String(pid), ...args]);
+    const tool = startTool('uprobe-malloc', [...(everyone ? [] : ['-p', String(pid)]), ...args]);
     await tool.waitFor((out) => out.includes('Ctrl-C to end.\n'));
     child.stdin.end('go\n');
     await done;
@@ -59,6 +59,13 @@ describe('examples/uprobe-malloc', () => {
     const rows = r.stdout.split('\n').filter((l) => /^ +\d+ /.test(l));
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((l) => l.trimStart().startsWith(`${r.pid} mallocs `))).toBe(true);
+  });
+
+  test('without -p, every process is counted, the helper among them', async () => {
+    const r = await countCalls(['-t', '10000'], true);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Counting calls to libc.so.6:malloc(). Ctrl-C to end.\n');
+    expect(total(r.stdout, r.pid)).toBeGreaterThanOrEqual(CALLS);
   });
 
   test('-f counts another function (free)', async () => {

@@ -52,7 +52,8 @@ async function main(): Promise<void> {
   obj.globals.set('targ_tgid', pid);
   await obj.load();
   // libbpf finds a library given by name as the dynamic linker would (ld.so.cache, /lib...).
-  using link = obj.program('count_call').attachUprobe({ binary: values.library, symbol: values.function });
+  // With -p the kernel fires the uprobe in that process only (targ_tgid filters as well).
+  using link = obj.program('count_call').attachUprobe({ binary: values.library, symbol: values.function, pid: pid || undefined });
   const calls = obj.map<number, Calls>('calls');
 
   const what = `${values.library}:${values.function}()`;
