@@ -98,8 +98,10 @@ describe('examples/opensnoop', () => {
     }
   });
 
-  test('bad flags print the usage and exit with 2', () => {
+  test('bad flags print the usage and exit with 2; -h prints it and exits with 0', () => {
     expectToolError('opensnoop', ['-p', 'me'], 2, "--pid must be an integer from 1 to 1073741823, got 'me'");
     expectToolError('opensnoop', ['--bogus'], 2, "Unknown option '--bogus'");
+    const help = spawnSync(process.execPath, [toolPath('opensnoop'), '-h'], { encoding: 'utf8' });
+    expect([help.status, help.stdout.split('\n')[0]]).toEqual([0, 'usage: opensnoop [-h] [-p PID] [-n NAME] [-x] [-T] [-U] [-d SECONDS]']);
   });
 });

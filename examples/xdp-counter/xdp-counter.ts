@@ -21,8 +21,8 @@ totals and detaches.
 
 /** The slots of the `counts` map, in order (xdp-counter.bpf.c). */
 const SLOTS = ['IPV4_TCP', 'IPV4_UDP', 'IPV4_ICMP', 'IPV4_OTHER', 'IPV6_TCP', 'IPV6_UDP', 'IPV6_ICMP', 'IPV6_OTHER', 'NOT_IP'];
-const WIDTHS = [-11, ...SLOTS.map((s) => -s.length)];
-WIDTHS[0] = 11;
+/** TIME (or PACKETS, BYTES) left-aligned, then each count right-aligned under its slot's name. */
+const WIDTHS = [11, ...SLOTS.map((s) => -s.length)];
 
 interface Counter {
   packets: bigint;
