@@ -29,7 +29,7 @@ function syscallsOf(text: string, name: string): number {
 }
 
 describe('examples/prometheus', () => {
-  test('serves real, increasing syscall counters on /metrics over loopback; Ctrl-C stops it', async () => {
+  test('serves real, increasing syscall counters on /metrics over loopback; SIGTERM stops it cleanly', async () => {
     const tool = startTool('prometheus', ['--port', '0']);
     const out = await tool.waitFor((o) => /Listening on http:\/\/127\.0\.0\.1:\d+\/metrics/.test(o));
     const url = out.match(/http:\/\/127\.0\.0\.1:\d+\/metrics/)![0];
@@ -52,7 +52,7 @@ describe('examples/prometheus', () => {
       expect((await fetch(url.replace('/metrics', '/'))).status).toBe(404);
       await tool.waitFor((o) => (o.match(/ scrape from 127\.0\.0\.1: \d+ bytes$/gm) ?? []).length === 2);
     } finally {
-      const r = await tool.stop();
+      const r = await tool.stop('SIGTERM'); // what Kubernetes sends to stop a pod
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
       expect(r.stdout.trimEnd().endsWith('Stopped serving; detached.')).toBe(true);
