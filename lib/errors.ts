@@ -67,8 +67,23 @@ const CAPABILITIES: Record<string, number> = {
   CAP_BPF: 39,
 };
 
+/**
+ * Whether this process is in a user namespace other than the initial one: there its
+ * capabilities hold only for what the namespace owns, and the kernel does not count them
+ * for BPF, perf events or tracefs (a BPF token can delegate BPF to it).
+ */
+export function inUserNamespace(): boolean {
+  try {
+    const map = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return map.join(' ') !== '0 0 4294967295';
+  } catch {
+    return false;
+  }
+}
+
 /** Which of `needed` the calling process lacks in its effective set (Linux /proc). */
 export function missingCapabilities(needed: readonly string[]): string[] {
+  if (inUserNamespace()) return needed.filter((cap) => cap in CAPABILITIES);
   let effective: bigint;
   try {
     const status = fs.readFileSync('/proc/self/status', 'utf8');
@@ -130,7 +145,15 @@ function permissionHint(operation: string, needed: readonly string[]): string {
   const what = operation === 'load' ? 'loading this object' : operation === 'attach' ? 'attaching this program' : operation;
   let why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
   if (operation === 'perfBuffer') why += ', or kernel.perf_event_paranoid at -1';
-  if (missing.length > 0) return `missing ${missing.join(', ')}: ${why}`;
+  if (missing.length > 0) {
+    let userns = '';
+    if (inUserNamespace()) {
+      userns = operation === 'perfBuffer'
+        ? ' (capabilities in a user namespace do not count for perf events)'
+        : ' (in a user namespace, capabilities count only through a BPF token: OpenOptions.tokenPath)';
+    }
+    return `missing ${missing.join(', ')}: ${why}${userns}`;
+  }
   return `${why}; this process has them, so a kernel policy refused it (lockdown, an LSM, or kernel.unprivileged_bpf_disabled)`;
 }
 
@@ -200,6 +223,18 @@ function tracepointHint(info: NativeErrorInfo): string | undefined {
   return undefined;
 }
 
+function tokenHint(info: NativeErrorInfo): string | undefined {
+  const failed = /failed \(-\d+\) to create BPF token from '([^']*)'/.exec(info.libbpf);
+  if (!failed) return undefined;
+  const why =
+    info.errno === osConstants.errno.EOPNOTSUPP
+      ? 'a bpffs owned by the initial user namespace makes no tokens'
+      : info.errno === osConstants.errno.EINVAL
+        ? 'it is not a bpffs mount'
+        : 'the kernel refused (BPF tokens need Linux 6.9 or later)';
+  return `no BPF token from ${failed[1]}: ${why}; tokenPath must be a bpffs mounted for this user namespace with delegate_cmds, delegate_maps, delegate_progs and delegate_attachs (tokenPath: '' loads without a token)`;
+}
+
 const nativeInfo = new WeakMap<BpfError, NativeErrorInfo>();
 
 /** The same error, its permission hint computed for the capabilities the operation needs. */
@@ -240,7 +275,7 @@ function buildError(info: NativeErrorInfo, needed: readonly string[]): BpfError 
       message += `: ${tracefsPermissionHint(info) ?? permissionHint(info.operation, needed)}`;
     }
   }
-  const hint = kprobeHint(info) ?? tracepointHint(info);
+  const hint = tokenHint(info) ?? kprobeHint(info) ?? tracepointHint(info);
   if (hint) message += `: ${hint}`;
   if (info.verifierLog) {
     const program = /prog '([^']+)': BPF program load failed/.exec(info.libbpf)?.[1];

@@ -40,6 +40,30 @@ const usable = process.getuid?.() === 0 && hasCommand('setpriv') && hasCommand('
 const cgroupRoot = cgroup2Root();
 if (!usable) console.warn('privileges.test.ts: needs root and util-linux setpriv, nsenter, unshare');
 
+/**
+ * test/privileges/token-userns.c, compiled, and tried once: a kernel without BPF tokens
+ * (before 6.9) refuses to mount bpffs in a user namespace or the delegate_* options, and
+ * the helper says which step failed.
+ */
+function buildTokenHelper(): { path: string; dir: string; skip?: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-token-${process.pid}-`));
+  fs.chmodSync(dir, 0o755);
+  const helper = path.join(dir, 'token-userns');
+  const built = spawnSync('cc', ['-Wall', '-Wextra', '-Werror', '-O1', '-o', helper, path.join(__dirname, 'privileges', 'token-userns.c')], { encoding: 'utf8' });
+  if (built.status !== 0) return { path: helper, dir, skip: `the token helper does not compile: ${built.stderr}` };
+  const mnt = path.join(dir, 'probe');
+  fs.mkdirSync(mnt);
+  const tried = spawnSync(helper, [mnt, 'grep', '-q', `${mnt} .* - bpf .*delegate_cmds=`, '/proc/self/mountinfo'], { encoding: 'utf8' });
+  if (tried.status !== 0) return { path: helper, dir, skip: `no BPF token here (kernel ${os.release()}): ${tried.stderr.trim() || `status ${tried.status}`}` };
+  return { path: helper, dir };
+}
+
+const tokenHelper = usable && hasCommand('cc') ? buildTokenHelper() : { path: '', dir: '', skip: 'needs root and cc' };
+if (tokenHelper.skip) console.warn(`privileges.test.ts: BPF token test skipped: ${tokenHelper.skip}`);
+afterAll(() => {
+  if (tokenHelper.dir) fs.rmSync(tokenHelper.dir, { recursive: true, force: true });
+});
+
 (usable ? describe : describe.skip)('privilege matrix: uid 65534 with exact capability sets', () => {
   const tag = `${process.pid}`;
   const ns = `ebpf-priv-${tag}`;
@@ -114,9 +138,11 @@ if (!usable) console.warn('privileges.test.ts: needs root and util-linux setpriv
   };
 
   /** Runs the child in the test's network namespace (mounts untouched, unlike ip netns exec). */
-  const matrix = async (label: string, caps: string[], before: string[] = []): Promise<Cells> => {
-    const wrapper = ['nsenter', `--net=/run/netns/${ns}`, ...before, ...asNobody(caps)];
-    const r = await runNode(CHILD, [JSON.stringify(config)], { wrapper });
+  const matrix = (label: string, caps: string[], before: string[] = []): Promise<Cells> =>
+    runMatrix(label, [...before, ...asNobody(caps)], config);
+
+  const runMatrix = async (label: string, wrapper: string[], childConfig: Record<string, unknown>): Promise<Cells> => {
+    const r = await runNode(CHILD, [JSON.stringify(childConfig)], { wrapper: ['nsenter', `--net=/run/netns/${ns}`, ...wrapper] });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0); // no crash, whatever fails
     const cells = JSON.parse(r.stdout) as Cells;
@@ -206,6 +232,49 @@ if (!usable) console.warn('privileges.test.ts: needs root and util-linux setpriv
     expect(c['tracepoint attach']).toMatchObject({ ok: true, hits: 3 });
     expect(c['ring buffer']).toMatchObject({ ok: true, records: 3 });
     expect(c['perf buffer']).toMatchObject({ ok: true, records: 3 });
+  });
+
+  // BPF token (Linux 6.9+, libbpf 1.4+): uid 65534 as root of its own user namespace, with
+  // a bpffs that delegates every command, map, program and attach type to it.
+  (tokenHelper.skip ? test.skip : test)('in a user namespace, through a BPF token: loads and attaches what the bpffs delegates', async () => {
+    const tokenDir = path.join(tmp, 'token');
+    fs.mkdirSync(tokenDir);
+    fs.chmodSync(tokenDir, 0o755);
+    const c = await runMatrix('user namespace + BPF token', [tokenHelper.path, tokenDir], { ...config, tokenPath: tokenDir });
+    // Without the token, root of a user namespace is nobody to BPF.
+    refused(c['load without a token'], 'EPERM', 'missing CAP_BPF, CAP_PERFMON: loading this object needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) (in a user namespace, capabilities count only through a BPF token');
+    refused(c.probe, 'EPERM', 'in a user namespace'); // libbpf's probes take no token
+    works(c['load with LIBBPF_BPF_TOKEN_PATH']);
+    works(c['load tracing']);
+    expect(c['map CRUD']).toMatchObject({ ok: true, got: '5', after: false });
+    expect(c['raw tracepoint attach']).toMatchObject({ ok: true, hits: 2 });
+    expect(c.pin).toMatchObject({ ok: true, seen: true });
+    expect(c['pinned ring buffer']).toMatchObject({ ok: true, records: 2 });
+    works(c['load socket, cgroup_skb']);
+    expect(c.testRun).toMatchObject({ ok: true, retval: 50 });
+    if (cgroup) expect(c['cgroup attach']).toMatchObject({ ok: true, type: 'cgroup' });
+    works(c['load xdp, tc']);
+    expect(c['xdp attach']).toMatchObject({ ok: true, type: 'xdp' });
+    expect(c['tc attach']).toMatchObject({ ok: true, type: 'tcx' });
+    // A token delegates BPF only: perf events (perf buffers, tracepoints) still need
+    // CAP_PERFMON in the initial namespace.
+    refused(c['perf buffer'], 'EACCES', 'missing CAP_PERFMON: perfBuffer needs CAP_PERFMON');
+    expect(c['tracepoint attach']).toMatchObject({ ok: false, code: 'EACCES' });
+  });
+});
+
+describe('OpenOptions.tokenPath', () => {
+  test('a wrong tokenPath is a clear error, at open or at load', async () => {
+    expect(() => BpfObject.open(fixture('privileges'), { tokenPath: 5 as unknown as string })).toThrow('options.tokenPath must be a string, got number');
+    expect(() => BpfObject.open(fixture('privileges'), { tokenPath: `/nonexistent-${process.pid}` })).toThrow(
+      expect.objectContaining({ code: 'ENOENT', message: expect.stringContaining('options.tokenPath: no such directory') }),
+    );
+    // The machine's own bpffs belongs to the initial user namespace: no token from it.
+    using obj = BpfObject.open(fixture('privileges'), { tokenPath: '/sys/fs/bpf' });
+    await expect(obj.load()).rejects.toMatchObject({
+      code: 'EOPNOTSUPP',
+      message: expect.stringContaining('no BPF token from /sys/fs/bpf: a bpffs owned by the initial user namespace makes no tokens'),
+    });
   });
 });
 

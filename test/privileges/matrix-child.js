@@ -8,6 +8,9 @@ const os = require('os');
 const config = JSON.parse(process.argv[2]);
 const { BpfObject, BpfMap, RingBuffer, features, probe, tracePipe } = require(config.dist);
 
+// In a user namespace with a delegating bpffs: the token's mount (test/privileges/token-userns.c).
+const openOptions = config.tokenPath === undefined ? {} : { tokenPath: config.tokenPath };
+
 const cells = {};
 /** Runs one entry point; `needs` (when given) is what it uses, null when that failed. */
 async function cell(name, run, needs) {
@@ -35,8 +38,8 @@ const u32 = (n) => {
 };
 
 /** The object loaded with only `programs`, its `target` set to this process. */
-async function loaded(programs) {
-  const obj = BpfObject.open(config.object);
+async function loaded(programs, options = openOptions) {
+  const obj = BpfObject.open(config.object, options);
   for (const p of obj.programs) p.autoload = programs.includes(p.name);
   try {
     await obj.load();
@@ -60,6 +63,18 @@ async function loaded(programs) {
     return { ringbuf: f.ringbuf, tracefs: f.tracefs, bpffs: f.bpffs };
   });
   await cell('probe', () => ({ hash: probe.mapType('hash'), socket: probe.programType('socket_filter') }));
+
+  if (config.tokenPath !== undefined) {
+    await cell('load without a token', async () => (await loaded(['on_sys_enter'], { tokenPath: '' })).close());
+    await cell('load with LIBBPF_BPF_TOKEN_PATH', async () => {
+      process.env.LIBBPF_BPF_TOKEN_PATH = config.tokenPath;
+      try {
+        (await loaded(['on_sys_enter'], {})).close();
+      } finally {
+        delete process.env.LIBBPF_BPF_TOKEN_PATH;
+      }
+    });
+  }
 
   let tracing = null;
   await cell('load tracing', async () => void (tracing = await loaded(['on_getpriority', 'on_sys_enter'])));
