@@ -144,7 +144,7 @@ function permissionHint(operation: string, needed: readonly string[]): string {
   const missing = missingCapabilities(needed);
   const what = operation === 'load' ? 'loading this object' : operation === 'attach' ? 'attaching this program' : operation;
   let why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
-  if (operation === 'perfBuffer') why += ', or kernel.perf_event_paranoid at -1';
+  if (operation === 'perfBuffer') why += ', or kernel.perf_event_paranoid at 0 or below';
   if (missing.length > 0) {
     let userns = '';
     if (inUserNamespace()) {
