@@ -155,6 +155,11 @@ afterAll(() => {
   };
 
   const works = (cell: Cell) => expect(cell).toMatchObject({ ok: true });
+  // sys_enter counts every thread of the child: its other threads may add a few.
+  const rawTracepointCounted = (cell: Cell) => {
+    works(cell);
+    expect(cell.hits).toBeGreaterThanOrEqual(2);
+  };
   const refused = (cell: Cell, code: string, text: string) => {
     expect(cell).toMatchObject({ ok: false, name: 'BpfError', code });
     expect(cell.message).toContain(text);
@@ -186,7 +191,7 @@ afterAll(() => {
     for (const name of ['open', 'features', 'load tracing', 'ring buffer', 'perf buffer', 'load socket, cgroup_skb']) works(c[name]);
     expect(c.probe).toMatchObject({ ok: true, hash: true, socket: true });
     expect(c['map CRUD']).toMatchObject({ ok: true, got: '5', after: false });
-    expect(c['raw tracepoint attach']).toMatchObject({ ok: true, hits: 2 }); // getpriority() and the link's close()
+    rawTracepointCounted(c['raw tracepoint attach']); // getpriority() and the link's close(), at least
     // The tracepoint's id is read from tracefs, root's only here (see the stand-in test below).
     refused(c['tracepoint attach'], 'EACCES', 'cannot read /sys/kernel/tracing/events/syscalls/sys_enter_getpriority/id: tracefs is readable by root only');
     expect(c.pin).toMatchObject({ ok: true, seen: true });
@@ -203,7 +208,7 @@ afterAll(() => {
     works(c['load xdp, tc']);
     expect(c['xdp attach']).toMatchObject({ ok: true, type: 'xdp' });
     expect(c['tc attach']).toMatchObject({ ok: true, type: 'tcx' });
-    expect(c['raw tracepoint attach']).toMatchObject({ ok: true, hits: 2 });
+    rawTracepointCounted(c['raw tracepoint attach']);
     refused(c['trace pipe'], 'EACCES', 'tracefs is readable by root only');
   });
 
@@ -247,7 +252,7 @@ afterAll(() => {
     works(c['load with LIBBPF_BPF_TOKEN_PATH']);
     works(c['load tracing']);
     expect(c['map CRUD']).toMatchObject({ ok: true, got: '5', after: false });
-    expect(c['raw tracepoint attach']).toMatchObject({ ok: true, hits: 2 });
+    rawTracepointCounted(c['raw tracepoint attach']);
     expect(c.pin).toMatchObject({ ok: true, seen: true });
     expect(c['pinned ring buffer']).toMatchObject({ ok: true, records: 2 });
     works(c['load socket, cgroup_skb']);
