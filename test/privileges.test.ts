@@ -71,7 +71,7 @@ afterAll(() => {
   const ifB = `epb${tag}`.slice(0, 15);
   const bpffsDir = `/sys/fs/bpf/ebpf-priv-${tag}`;
   const cgroup = cgroupRoot ? path.join(cgroupRoot, `ebpf-priv-${tag}`) : '';
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-priv-${tag}-`));
+  let tmp = '';
   let loader: BpfObject | undefined;
   let loaderLink: Link | undefined;
   let config: Record<string, unknown>;
@@ -82,6 +82,7 @@ afterAll(() => {
     for (const file of [fixture('privileges'), DIST_INDEX, CHILD, path.dirname(require.resolve('node-gyp-build'))]) {
       if (!readableByOthers(file)) throw new Error(`${file} is not readable by uid ${NOBODY}: the matrix cannot run from here`);
     }
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-priv-${tag}-`));
     fs.chmodSync(tmp, 0o755);
     const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
     ip('netns', 'add', ns);
@@ -126,7 +127,7 @@ afterAll(() => {
     spawnSync('ip', ['netns', 'del', ns]);
     fs.rmSync(bpffsDir, { recursive: true, force: true });
     if (cgroup && fs.existsSync(cgroup)) fs.rmdirSync(cgroup);
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     const report = process.env.EBPF_PRIVILEGE_MATRIX;
     if (report && results.size > 0) fs.writeFileSync(report, matrixMarkdown(results));
   });
