@@ -113,21 +113,40 @@ export function hasCapability(effective: bigint, cap: string): boolean {
   return bit !== undefined && (effective & (1n << BigInt(bit))) !== 0n;
 }
 
+/**
+ * Whether this process is in a user namespace other than the initial one: there its
+ * capabilities hold only for what the namespace owns, and the kernel does not count them
+ * for BPF, perf events or tracefs (a BPF token can delegate BPF to it).
+ */
+export function inUserNamespace(): boolean {
+  try {
+    const map = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return map.join(' ') !== '0 0 4294967295';
+  } catch {
+    return false;
+  }
+}
+
 /** Which of `needed` the calling process lacks in its effective set (Linux /proc). */
 export function missingCapabilities(needed: readonly string[]): string[] {
+  if (inUserNamespace()) return needed.filter((cap) => cap in CAPABILITIES);
   const effective = effectiveCapabilities();
   if (effective === undefined) return [];
   const hasSysAdmin = hasCapability(effective, 'CAP_SYS_ADMIN');
   return needed.filter((cap) => {
     if (CAPABILITIES[cap] === undefined || hasCapability(effective, cap)) return false;
-    // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON.
-    return !(hasSysAdmin && (cap === 'CAP_BPF' || cap === 'CAP_PERFMON'));
+    // CAP_SYS_ADMIN stands in for CAP_BPF, CAP_PERFMON and (for BPF) CAP_NET_ADMIN.
+    return !hasSysAdmin;
   });
 }
 
-// Program types (libbpf's names) whose loading needs more than CAP_BPF.
-const TRACING_TYPES = new Set(['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall']);
-const NETWORKING_TYPES = new Set(['xdp', 'sched_cls', 'sched_act', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sk_skb', 'sk_msg', 'sk_lookup', 'sk_reuseport', 'flow_dissector', 'netfilter']);
+// Program types (libbpf's names) whose loading needs more than CAP_BPF, as the kernel's
+// bpf_prog_load() decides (is_perfmon_prog_type / is_net_admin_prog_type).
+const TRACING_TYPES = new Set(['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'struct_ops', 'ext']);
+const NETWORKING_TYPES = new Set([
+  'xdp', 'sched_cls', 'sched_act', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sk_skb', 'sk_msg', 'lirc_mode2', 'flow_dissector',
+  'cgroup_device', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_sockopt', 'cgroup_sysctl', 'sock_ops', 'ext', 'netfilter',
+]);
 
 /** The capabilities loading programs of these types needs (CAP_SYS_ADMIN stands for all). */
 export function capabilitiesToLoad(programTypes: Iterable<string>): string[] {
@@ -139,24 +158,95 @@ export function capabilitiesToLoad(programTypes: Iterable<string>): string[] {
   return [...needed];
 }
 
+// Attachments the kernel guards with CAP_NET_ADMIN (network devices, cgroups) rather than
+// CAP_PERFMON (perf events, tracepoints, probes).
+const NETWORK_ATTACHES = new Set(['attachXdp', 'attachTc', 'attachCgroup']);
+const CGROUP_OR_NETWORK_TYPES = /^(xdp|sched_cls|sched_act|cgroup_.*|sock_ops|sk_lookup|flow_dissector|netfilter)$/;
+
+/**
+ * The capabilities an operation needs when the kernel refuses it: `attach` (by SEC())
+ * depends on the program's type.
+ */
+export function capabilitiesFor(operation: string, programType?: string): string[] {
+  if (NETWORK_ATTACHES.has(operation) || (operation === 'attach' && programType && CGROUP_OR_NETWORK_TYPES.test(programType))) {
+    return ['CAP_NET_ADMIN'];
+  }
+  if (operation.startsWith('attach')) return ['CAP_BPF', 'CAP_PERFMON'];
+  // Reading a perf event array opens a system-wide perf event on every CPU.
+  if (operation === 'perfBuffer') return ['CAP_PERFMON'];
+  return ['CAP_BPF'];
+}
+
 function permissionHint(operation: string, needed: readonly string[]): string {
   const missing = missingCapabilities(needed);
-  const what = operation === 'load' ? 'loading this object' : operation.startsWith('attach') ? 'attaching tracing programs' : 'this';
-  const why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
-  if (missing.length > 0) return `missing ${missing.join(', ')}: ${why}`;
+  const what = operation === 'load' ? 'loading this object' : operation === 'attach' ? 'attaching this program' : operation;
+  let why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
+  if (operation === 'perfBuffer') why += ', or kernel.perf_event_paranoid at 0 or below';
+  if (missing.length > 0) {
+    let userns = '';
+    if (inUserNamespace()) {
+      userns = operation === 'perfBuffer'
+        ? ' (capabilities in a user namespace do not count for perf events)'
+        : ' (in a user namespace, capabilities count only through a BPF token: OpenOptions.tokenPath)';
+    }
+    return `missing ${missing.join(', ')}: ${why}${userns}`;
+  }
   return `${why}; this process has them, so a kernel policy refused it (lockdown, an LSM, or kernel.unprivileged_bpf_disabled)`;
 }
+
+/**
+ * A BpfError saying which capabilities `operation` lacks, or undefined when the process has
+ * them (or the kernel lets unprivileged users do it: kernel.unprivileged_bpf_disabled = 0).
+ */
+export function privilegeError(operation: string, needed: readonly string[]): BpfError | undefined {
+  const required = unprivilegedBpfAllowed() ? needed.filter((c) => c !== 'CAP_BPF') : needed;
+  if (missingCapabilities(required).length === 0) return undefined;
+  return bpfError(operation, 'EPERM', permissionHint(operation, needed));
+}
+
+function unprivilegedBpfAllowed(): boolean {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/unprivileged_bpf_disabled', 'utf8').trim() === '0';
+  } catch {
+    return false;
+  }
+}
+
+// Pins are files in bpffs: a refusal there is the file's or the directory's mode.
+const PIN_OPERATIONS = new Set(['map.pin', 'map.unpin', 'link.pin', 'link.unpin', 'openPinned']);
+
+function pinPermissionHint(operation: string): string {
+  const access = operation === 'openPinned' ? 'read (and, to update, write) permission on the pin' : 'write permission on the directory of the pin';
+  return `bpffs pins are files: this user needs ${access}; no BPF capability grants that (only file ownership, mode, or CAP_DAC_OVERRIDE)`;
+}
+
+/** How to let a non-root user read tracefs (it is mounted mode 700, root only, by default). */
+export const TRACEFS_ACCESS_HINT =
+  'tracefs is readable by root only unless mounted for a group (mount -o remount,gid=GID,mode=750 /sys/kernel/tracing)';
 
 function tracefsPermissionHint(info: NativeErrorInfo): string | undefined {
   const denied = /failed to open '(\/sys\/kernel\/(?:debug\/)?tracing\/[^']*)': Permission denied/.exec(info.libbpf);
   if (!denied) return undefined;
-  return `cannot read ${denied[1]}: tracefs is readable by root only unless mounted with a group (mount -o remount,gid=GID /sys/kernel/tracing)`;
+  return `cannot read ${denied[1]}: ${TRACEFS_ACCESS_HINT}`;
 }
 
 export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
+/** Where tracefs is mounted, even where this user cannot look inside it (/proc/self/mountinfo). */
+export function tracefsRoot(): string | undefined {
+  const seen = TRACEFS_PATHS.find((p) => fs.existsSync(`${p}/events`));
+  if (seen) return seen;
+  try {
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+    // "36 25 0:13 / /sys/kernel/tracing rw,relatime - tracefs tracefs rw"
+    return TRACEFS_PATHS.find((p) => mounts.some((line) => line.split(' ')[4] === p && / - tracefs /.test(line)));
+  } catch {
+    return undefined;
+  }
+}
+
 export function tracefsMounted(): boolean {
-  return TRACEFS_PATHS.some((p) => fs.existsSync(`${p}/events`));
+  return tracefsRoot() !== undefined;
 }
 
 function tracepointHint(info: NativeErrorInfo): string | undefined {
@@ -168,6 +258,18 @@ function tracepointHint(info: NativeErrorInfo): string | undefined {
   }
   if (tracepoint) return `the kernel has no tracepoint ${tracepoint[1]}/${tracepoint[2]} (see /sys/kernel/tracing/events)`;
   return undefined;
+}
+
+function tokenHint(info: NativeErrorInfo): string | undefined {
+  const failed = /failed \(-\d+\) to create BPF token from '([^']*)'/.exec(info.libbpf);
+  if (!failed) return undefined;
+  const why =
+    info.errno === osConstants.errno.EOPNOTSUPP
+      ? 'a bpffs owned by the initial user namespace makes no tokens'
+      : info.errno === osConstants.errno.EINVAL
+        ? 'it is not a bpffs mount'
+        : 'the kernel refused (BPF tokens need Linux 6.9 or later)';
+  return `no BPF token from ${failed[1]}: ${why}; tokenPath must be a bpffs mounted for this user namespace with delegate_cmds, delegate_maps, delegate_progs and delegate_attachs (tokenPath: '' loads without a token)`;
 }
 
 const nativeInfo = new WeakMap<BpfError, NativeErrorInfo>();
@@ -191,7 +293,7 @@ function kprobeHint(info: NativeErrorInfo): string | undefined {
 
 /** Builds the error for a native failure: the native layer calls this (see binding.ts). */
 export function errorFromNative(info: NativeErrorInfo, needed?: readonly string[]): BpfError {
-  const error = buildError(info, needed ?? (info.operation.startsWith('attach') ? ['CAP_BPF', 'CAP_PERFMON'] : ['CAP_BPF']));
+  const error = buildError(info, needed ?? capabilitiesFor(info.operation));
   nativeInfo.set(error, info);
   return error;
 }
@@ -201,14 +303,16 @@ function buildError(info: NativeErrorInfo, needed: readonly string[]): BpfError 
   let message = `${info.operation}: ${info.description}`;
   if (info.detail) message += ` (${info.detail})`;
   if ((info.errno === osConstants.errno.EPERM || info.errno === osConstants.errno.EACCES) && !info.verifierLog) {
-    if (info.operation.startsWith('map.')) {
+    if (PIN_OPERATIONS.has(info.operation)) {
+      message += `: ${pinPermissionHint(info.operation)}`;
+    } else if (info.operation.startsWith('map.')) {
       // The fd is the permission for map operations: a refusal is about the map itself.
       message += ': the map is read-only to user space (frozen, or created with BPF_F_RDONLY)';
     } else {
       message += `: ${tracefsPermissionHint(info) ?? permissionHint(info.operation, needed)}`;
     }
   }
-  const hint = kprobeHint(info) ?? tracepointHint(info);
+  const hint = tokenHint(info) ?? kprobeHint(info) ?? tracepointHint(info);
   if (hint) message += `: ${hint}`;
   if (info.verifierLog) {
     const program = /prog '([^']+)': BPF program load failed/.exec(info.libbpf)?.[1];

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { native } from './binding';
 import { Btf } from './btf/btf';
-import { TRACEFS_PATHS, kernelHasKprobes } from './errors';
+import { capabilitiesToLoad, kernelHasKprobes, privilegeError, tracefsMounted } from './errors';
 
 export interface KernelFeatures {
   /** uname -r */
@@ -22,7 +22,10 @@ export interface KernelFeatures {
   kprobeMulti: boolean;
   /** uprobe.multi links over many functions of a binary (Linux 6.6). */
   uprobeMulti: boolean;
-  /** fentry / fexit / fmod_ret: BPF trampolines, tried for real on bpf_fentry_test1. */
+  /**
+   * fentry / fexit / fmod_ret: BPF trampolines, tried for real on bpf_fentry_test1 (false
+   * when this process may not load tracing programs: CAP_BPF and CAP_PERFMON).
+   */
   fentry: boolean;
   /** "bpf" among the active LSMs (BPF LSM programs). */
   bpfLsm: boolean;
@@ -58,7 +61,7 @@ export function features(): KernelFeatures {
   cached = {
     kernel: os.release(),
     btf,
-    tracefs: TRACEFS_PATHS.some((p) => fs.existsSync(`${p}/events`)),
+    tracefs: tracefsMounted(),
     bpffs: fs.existsSync('/sys/fs/bpf') && fs.statfsSync('/sys/fs/bpf').type === 0xcafe4a11,
     kprobes: kernelHasKprobes(),
     uprobes: fs.existsSync('/sys/bus/event_source/devices/uprobe'),
@@ -68,7 +71,8 @@ export function features(): KernelFeatures {
     fentry: btf && fentryWorks(),
     bpfLsm: activeLsms()?.includes('bpf') ?? false,
     tcx: btf && Btf.kernel().find('tcx_entry', 'struct') !== undefined,
-    ringbuf: native.probeMapType('ringbuf'),
+    // Without the privilege to create maps, the kernel's BTF says whether it has ring buffers.
+    ringbuf: privilegeError('features', ['CAP_BPF']) ? btf && Btf.kernel().find('bpf_ringbuf', 'struct') !== undefined : native.probeMapType('ringbuf'),
   };
   return cached;
 }
@@ -86,12 +90,27 @@ export function enableStats(): Disposable & { close(): void } {
   return { close, [Symbol.dispose]: close };
 }
 
-/** Direct probes through libbpf: can this kernel load / create / call it? */
+/**
+ * Runs a probe, after checking that this process may load what it loads: without the
+ * privilege, libbpf's probes answer "no" (or, for helpers, "yes") whatever the kernel has.
+ */
+function probeAs(operation: string, programType: string, run: () => boolean): boolean {
+  const refused = privilegeError(operation, capabilitiesToLoad([programType]));
+  if (refused) throw refused;
+  return run();
+}
+
+/**
+ * Direct probes through libbpf: can this kernel load / create / call it? Each loads a tiny
+ * program or creates a map, so each needs the privilege that takes (a BpfError names the
+ * missing capability).
+ */
 export const probe = {
   /** A program type by libbpf's name ('kprobe', 'xdp', 'tracing', ...). */
-  programType: (type: string): boolean => native.probeProgramType(type),
+  programType: (type: string): boolean => probeAs('probe.programType', type, () => native.probeProgramType(type)),
   /** A map type by libbpf's name ('hash', 'ringbuf', 'bloom_filter', ...). */
-  mapType: (type: string): boolean => native.probeMapType(type),
+  mapType: (type: string): boolean => probeAs('probe.mapType', 'socket_filter', () => native.probeMapType(type)),
   /** Whether programs of `programType` may call helper number `helperId` (BPF_FUNC_*). */
-  helper: (programType: string, helperId: number): boolean => native.probeHelper(programType, helperId),
+  helper: (programType: string, helperId: number): boolean =>
+    probeAs('probe.helper', programType, () => native.probeHelper(programType, helperId)),
 };

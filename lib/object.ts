@@ -19,6 +19,14 @@ export interface OpenOptions {
   pinRoot?: string;
   /** BTF of the target kernel for CO-RE relocations, when /sys/kernel/btf/vmlinux is missing. */
   btfPath?: string;
+  /**
+   * A bpffs mount with BPF token delegation (`delegate_cmds`, `delegate_maps`,
+   * `delegate_progs`, `delegate_attachs`; Linux 6.9+) to load through: a process that is
+   * privileged only in its user namespace then loads what the mount delegates. Default:
+   * the LIBBPF_BPF_TOKEN_PATH environment variable, else /sys/fs/bpf when it is such a
+   * mount; `''` uses no token at all.
+   */
+  tokenPath?: string;
   /** How maps, globals and records show enums: as numbers (default) or enumerator names. */
   enums?: 'numbers' | 'names';
 }
@@ -89,6 +97,10 @@ export class BpfObject implements Disposable {
       if (!fs.existsSync(source)) throw bpfError('open', 'ENOENT', `no such file: ${source}`);
     } else if (!(source instanceof Uint8Array)) {
       throw new TypeError('BpfObject.open() takes a file path or the object bytes (Uint8Array)');
+    }
+    if (options.tokenPath !== undefined) {
+      if (typeof options.tokenPath !== 'string') throw new TypeError(`options.tokenPath must be a string, got ${typeof options.tokenPath}`);
+      if (options.tokenPath !== '' && !fs.existsSync(options.tokenPath)) throw bpfError('open', 'ENOENT', `options.tokenPath: no such directory: ${options.tokenPath}`);
     }
     if (options.enums !== undefined && options.enums !== 'numbers' && options.enums !== 'names') {
       throw new TypeError(`options.enums must be 'numbers' or 'names', got ${String(options.enums)}`);

@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
-import { BpfError, bpfError } from './errors';
+import { BpfError, bpfError, capabilitiesFor, withCapabilities } from './errors';
 import { features } from './features';
 import { Link, LinkGroup } from './link';
 import type { ObjectContext } from './resource';
 
 const XDP_MODES: Record<string, number> = { skb: 2, driver: 4, hw: 8 };
+const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** The online CPUs, from /sys/devices/system/cpu/online ("0-3,6"). */
 function onlineCpus(): number[] {
@@ -123,7 +124,12 @@ export class Program {
 
   /** Attaches where its SEC() says (e.g. SEC("tracepoint/syscalls/sys_enter_execve")). */
   attach(): Link {
-    return this.#link('attach', () => this.#handle.attach(), `SEC("${this.section}")`);
+    try {
+      return this.#link('attach', () => this.#handle.attach(), `SEC("${this.section}")`);
+    } catch (e) {
+      // What a refusal lacks depends on the kind of hook: say it for this program's type.
+      throw withCapabilities(e, capabilitiesFor('attach', this.type));
+    }
   }
 
   /** Attaches a tracepoint program to /sys/kernel/tracing/events/<category>/<name>. */
@@ -188,6 +194,16 @@ export class Program {
 
   /** Attaches a cgroup program (cgroup_skb, sock, ...) to the cgroup v2 directory at `path`. */
   attachCgroup(path: string): Link {
+    // The kernel says only EBADF for a directory that is not a cgroup v2 one.
+    let type: number | undefined;
+    try {
+      type = typeof path === 'string' ? Number(fs.statfsSync(path).type) : undefined;
+    } catch {
+      type = undefined; // missing or unreadable: the attach says why
+    }
+    if (type !== undefined && type !== CGROUP2_SUPER_MAGIC) {
+      throw bpfError('attachCgroup', 'EBADF', `${path} is not a cgroup v2 directory (the cgroup2 file system is often at /sys/fs/cgroup or /sys/fs/cgroup/unified)`);
+    }
     return this.#link('attachCgroup', () => this.#handle.attachCgroup(path), `cgroup ${path}`);
   }
 

@@ -30,6 +30,8 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   // The map, and the map must exist in the kernel (the object is loaded).
   int RequireFd(Napi::Env env, const std::string& operation);
   const std::string& name() const { return name_; }
+  // Its type, for maps of an object and maps opened from a pin alike.
+  bpf_map_type Type() const;
 
  private:
   struct Standalone {
@@ -38,7 +40,6 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   };
 
   size_t ValueBytes(Napi::Env env) const;
-  bpf_map_type Type() const;
   uint32_t KeySize() const;
   uint32_t ValueSize() const;
   void CloseStandalone();

@@ -25,21 +25,29 @@ Napi::Function ObjectHandle::Init(Napi::Env env) {
   });
 }
 
-// new ObjectHandle(pathOrBytes, { name?, pinRoot?, btfPath? })
+// new ObjectHandle(pathOrBytes, { name?, pinRoot?, btfPath?, tokenPath? })
 ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ObjectHandle>(info) {
   Napi::Env env = info.Env();
-  std::string object_name, pin_root, btf_path;
+  std::string object_name, pin_root, btf_path, token_path;
+  bool has_token_path = false;
   if (info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
     if (o.Has("name") && !o.Get("name").IsUndefined()) object_name = GetString(env, o.Get("name"), "options.name");
     if (o.Has("pinRoot") && !o.Get("pinRoot").IsUndefined()) pin_root = GetString(env, o.Get("pinRoot"), "options.pinRoot");
     if (o.Has("btfPath") && !o.Get("btfPath").IsUndefined()) btf_path = GetString(env, o.Get("btfPath"), "options.btfPath");
+    if (o.Has("tokenPath") && !o.Get("tokenPath").IsUndefined()) {
+      token_path = GetString(env, o.Get("tokenPath"), "options.tokenPath");
+      has_token_path = true;
+    }
   }
   bpf_object_open_opts opts{};
   opts.sz = sizeof(opts);
   if (!object_name.empty()) opts.object_name = object_name.c_str();
   if (!pin_root.empty()) opts.pin_root_path = pin_root.c_str();
   if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
+  // An empty tokenPath is meaningful to libbpf: no token at all, not even from
+  // LIBBPF_BPF_TOKEN_PATH or /sys/fs/bpf.
+  if (has_token_path) opts.bpf_token_path = token_path.c_str();
 
   LogCapture log;
   if (info[0].IsString()) {

@@ -25,9 +25,10 @@ PerfBufferHandle::PerfBufferHandle(const Napi::CallbackInfo& info) : Reader(info
   if (pages == 0 || (pages & (pages - 1)) != 0) ThrowTypeError(env, "pageCount must be a power of two");
   uint32_t wakeup = GetUint32(env, info[4], "wakeupEvents");
   MapHandle* map = MapHandle::Unwrap(info[0].As<Napi::Object>());
-  bpf_map* m = map->Require(env, "perfBuffer");
+  map->Require(env, "perfBuffer");
   std::string what = "map '" + map->name() + "'";
-  if (bpf_map__type(m) != BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+  // Type(), not bpf_map__type(): a map opened from a pin has no bpf_map.
+  if (map->Type() != BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
     ThrowBpfError(env, "perfBuffer", EINVAL, what + " is not a perf event array (BPF_MAP_TYPE_PERF_EVENT_ARRAY)");
   }
   int fd = map->RequireFd(env, "perfBuffer");

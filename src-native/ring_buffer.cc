@@ -32,9 +32,10 @@ RingBufferHandle::RingBufferHandle(const Napi::CallbackInfo& info) : Reader(info
       Napi::Value v = maps.Get(i);
       if (!IsMapHandle(env, v)) ThrowTypeError(env, "maps must be BpfMap objects");
       MapHandle* map = MapHandle::Unwrap(v.As<Napi::Object>());
-      bpf_map* m = map->Require(env, "ringBuffer");
+      map->Require(env, "ringBuffer");
       std::string what = "map '" + map->name() + "'";
-      if (bpf_map__type(m) != BPF_MAP_TYPE_RINGBUF) {
+      // Type(), not bpf_map__type(): a map opened from a pin has no bpf_map.
+      if (map->Type() != BPF_MAP_TYPE_RINGBUF) {
         ThrowBpfError(env, "ringBuffer", EINVAL, what + " is not a ring buffer (BPF_MAP_TYPE_RINGBUF)");
       }
       int fd = map->RequireFd(env, "ringBuffer");

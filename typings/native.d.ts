@@ -14,6 +14,7 @@ export interface NativeOpenOptions {
   name?: string;
   pinRoot?: string;
   btfPath?: string;
+  tokenPath?: string;
 }
 
 /** One BTF type as src-native/btf.cc describes it; `kind` is the kernel's BTF_KIND_* number. */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { NativeFdWatcher } from '../../typings/native';
 import { native } from '../binding';
-import { TRACEFS_PATHS, bpfError } from '../errors';
+import { TRACEFS_ACCESS_HINT, TRACEFS_PATHS, bpfError, tracefsRoot } from '../errors';
 import { Wakeups, closingIterator } from './wakeups';
 
 /** One line of the kernel's trace pipe, e.g. what bpf_printk() wrote. */
@@ -69,7 +69,7 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
   constructor(options: TracePipeOptions = {}) {
     options.signal?.throwIfAborted();
     this.#highWaterMark = options.highWaterMark ?? 4096;
-    const root = TRACEFS_PATHS.find((p) => fs.existsSync(`${p}/trace_pipe`));
+    const root = TRACEFS_PATHS.find((p) => fs.existsSync(`${p}/trace_pipe`)) ?? tracefsRoot();
     if (!root) {
       throw bpfError('tracePipe', 'ENOENT', 'tracefs is not mounted: mount it with "mount -t tracefs tracefs /sys/kernel/tracing"');
     }
@@ -77,7 +77,8 @@ export class TracePipe implements AsyncIterable<TraceLine>, Disposable {
       this.#fd = fs.openSync(`${root}/trace_pipe`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-      throw bpfError('tracePipe', code as 'EACCES', `cannot open ${root}/trace_pipe: ${(e as Error).message}`);
+      const hint = code === 'EACCES' || code === 'EPERM' ? `: ${TRACEFS_ACCESS_HINT}` : '';
+      throw bpfError('tracePipe', code as 'EACCES', `cannot open ${root}/trace_pipe: ${(e as Error).message}${hint}`);
     }
     this.#onReadable = (error) => this.#read(error);
     this.#watcher = new native.FdWatcher(this.#fd, this.#onReadable);
