@@ -237,7 +237,9 @@ export function preflight(): PreflightReport {
   else add('attach', 'attach.tracepoint', 'tracepoints', 'ok', `${categories.length} categories, syscalls/ among them`);
   attach('raw_tracepoint', 'raw tracepoints', probeOf('raw_tracepoint', () => probe.programType('raw_tracepoint')), 'raw_tracepoint and tp_btf programs', 'Linux 4.17 or later with CONFIG_BPF_EVENTS');
   attach('kprobe', 'kprobes', have.kprobes, 'kprobe, kretprobe and ksyscall programs', 'a kernel with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y; meanwhile attach to a tracepoint (syscalls/sys_enter_*) instead');
+  attach('kprobe_multi', 'kprobe.multi', have.kprobes && have.kprobeMulti, 'kprobe.multi links (many kernel functions, one link)', 'a kernel with CONFIG_KPROBES=y and CONFIG_FPROBE=y (Linux 5.18 or later); meanwhile attachKprobe() per function');
   attach('uprobe', 'uprobes', have.uprobes, 'uprobe, uretprobe and USDT programs', 'a kernel with CONFIG_UPROBES=y and CONFIG_UPROBE_EVENTS=y');
+  attach('uprobe_multi', 'uprobe.multi', have.uprobeMulti, 'uprobe.multi links (many functions of a binary, one link)', 'Linux 6.6 or later with CONFIG_UPROBES=y; meanwhile attachUprobe() per function');
   attach('fentry', 'fentry/fexit', probeOf('tracing', () => have.fentry), 'fentry, fexit and fmod_ret programs (BPF trampolines, tried for real)', 'a kernel with CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y, CONFIG_FUNCTION_TRACER=y and CONFIG_BPF_JIT=y');
   attach('lsm', 'BPF LSM', have.bpfLsm, 'LSM programs ("bpf" is not among the active LSMs)', 'a kernel with CONFIG_BPF_LSM=y, booted with "bpf" in lsm= (e.g. lsm=...,bpf)');
   attach('tcx', 'tcx', have.tcx, 'tc programs through tcx links', 'Linux 6.6 or later (tcx links)');
