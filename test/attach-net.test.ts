@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { BpfObject } from '../lib';
-import { DIST_INDEX, fixture, runNode, writeScript } from './helpers/kernel';
+import { DIST_INDEX, type VethPair, createVethPair, fixture, removeVethPair, runNode, writeScript } from './helpers/kernel';
 
 // The slots of `counts` in test/fixtures/bpf/attach_net.bpf.c.
 const SLOT = { sockSeen: 0, sockDropped: 1, sockAll: 2, lookups: 3, steered: 4, nfSeen: 5, nfDropped: 6, tc: 7, tcOther: 8, xdp: 9, xdpOther: 10, cgroupSkb: 11, sockCreate: 12 };
@@ -276,34 +276,21 @@ return { info, during, after, dropped: drop.got, kept: keep.got, defrag };`,
 });
 
 describe('tc (clsact and tcx) and XDP replace on a veth pair between namespaces of our own', () => {
-  const nsA = `ebpf-na-${tag}`;
-  const nsB = `ebpf-nb-${tag}`;
-  const ifA = `ena${tag}`;
-  const ifB = `enb${tag}`;
+  let pair: VethPair;
+  let nsA: string;
+  let ifA: string;
   // Sends n datagrams from namespace B to A's address (A's ingress), run from a script in A.
   const fromB = (n: number) =>
-    `execFileSync('ip', ['netns', 'exec', ${JSON.stringify(nsB)}, process.execPath, '-e', ` +
-    `"const s = require('dgram').createSocket('udp4'); let k = 0; const go = () => s.send('x', 9, '198.18.1.1', () => (++k < ${n} ? go() : s.close())); go();"]);`;
+    `execFileSync('ip', ['netns', 'exec', ${JSON.stringify(pair.nsB)}, process.execPath, '-e', ` +
+    `"const s = require('dgram').createSocket('udp4'); let k = 0; const go = () => s.send('x', 9, '${pair.addrA}', () => (++k < ${n} ? go() : s.close())); go();"]);`;
 
   beforeAll(() => {
-    ip('netns', 'add', nsA);
-    ip('netns', 'add', nsB);
-    ip('link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB);
-    ip('-n', nsA, 'addr', 'add', '198.18.1.1/24', 'dev', ifA);
-    ip('-n', nsB, 'addr', 'add', '198.18.1.2/24', 'dev', ifB);
-    for (const [ns, dev] of [
-      [nsA, ifA],
-      [nsB, ifB],
-    ]) {
-      ip('-n', ns, 'link', 'set', dev, 'up');
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    pair = createVethPair('en', 1);
+    ({ nsA, ifA } = pair);
   });
 
   afterAll(() => {
-    // Deleting the namespaces deletes the veth pair, its qdiscs and what was attached.
-    for (const ns of [nsA, nsB]) spawnSync('ip', ['netns', 'del', ns]);
-    expect(fs.existsSync(`/var/run/netns/${nsA}`) || fs.existsSync(`/var/run/netns/${nsB}`)).toBe(false);
+    expect(removeVethPair(pair)).toBe(true);
   });
 
   test('tc through clsact: a qdisc we make is removed, one that was there is kept; update; tcx by default', async () => {
@@ -316,15 +303,15 @@ await obj.load();
 const egress = obj.program('tc_count').attachTc(${JSON.stringify(ifA)}, { api: 'clsact', direction: 'egress' });
 const qdiscWith = tc('qdisc', 'show', 'dev', ${JSON.stringify(ifA)});
 const filterWith = tc('filter', 'show', 'dev', ${JSON.stringify(ifA)}, 'egress');
-await send(9, Array(5).fill('x'), '198.18.1.2');
+await send(9, Array(5).fill('x'), ${JSON.stringify(pair.addrB)});
 const first = counts(obj);
 egress.update(obj.program('tc_other'));
-await send(9, Array(3).fill('x'), '198.18.1.2');
+await send(9, Array(3).fill('x'), ${JSON.stringify(pair.addrB)});
 const second = counts(obj);
 const info = egress.info;
 egress.close();
 const qdiscAfter = tc('qdisc', 'show', 'dev', ${JSON.stringify(ifA)});
-await send(9, Array(2).fill('x'), '198.18.1.2');
+await send(9, Array(2).fill('x'), ${JSON.stringify(pair.addrB)});
 const third = counts(obj);
 
 tc('qdisc', 'add', 'dev', ${JSON.stringify(ifA)}, 'clsact');
