@@ -87,11 +87,9 @@ QdiscKey KeyOf(int ifindex) {
   return {netns, ifindex};
 }
 
-bpf_tc_hook TcHook(int ifindex, bpf_tc_attach_point point) {
-  bpf_tc_hook hook{};
-  hook.sz = sizeof(hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = point;
+bpf_tc_hook* TcHook(bpf_tc_hook* hook, int ifindex, int point) {
+  Zeroed(hook)->ifindex = ifindex;
+  hook->attach_point = static_cast<bpf_tc_attach_point>(point);
   return hook;
 }
 
@@ -101,44 +99,45 @@ void ReleaseQdisc(const QdiscKey& key) {
   auto it = our_qdiscs.find(key);
   if (it == our_qdiscs.end() || --it->second > 0) return;
   our_qdiscs.erase(it);
-  bpf_tc_hook all = TcHook(key.second, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-  bpf_tc_hook_destroy(&all);
+  bpf_tc_hook all;
+  bpf_tc_hook_destroy(TcHook(&all, key.second, BPF_TC_INGRESS | BPF_TC_EGRESS));
 }
 
 class Clsact : public Attachment {
  public:
-  Clsact(const bpf_tc_hook& hook, const bpf_tc_opts& opts, bool ours, QdiscKey key, UniqueFd prog)
-      : hook_(hook), handle_(opts.handle), priority_(opts.priority), ours_(ours), key_(key) {
+  Clsact(int ifindex, int point, const bpf_tc_opts& opts, bool ours, QdiscKey key, UniqueFd prog)
+      : ifindex_(ifindex), point_(point), handle_(opts.handle), priority_(opts.priority), ours_(ours), key_(key) {
     prog_ = std::move(prog);
   }
   ~Clsact() override {
-    bpf_tc_opts opts = Opts(0, 0);
-    bpf_tc_detach(&hook_, &opts);
+    bpf_tc_hook hook;
+    bpf_tc_opts opts;
+    bpf_tc_detach(TcHook(&hook, ifindex_, point_), Opts(&opts, 0, 0));
     if (ours_) ReleaseQdisc(key_);
   }
   const char* Type() const override { return "tc"; }
   int Replace(int prog_fd) override {
     UniqueFd dup = UniqueFd::Dup(prog_fd);
     if (dup.Get() < 0) return -errno;
-    bpf_tc_opts opts = Opts(prog_fd, BPF_TC_F_REPLACE);
-    int err = bpf_tc_attach(&hook_, &opts);
+    bpf_tc_hook hook;
+    bpf_tc_opts opts;
+    int err = bpf_tc_attach(TcHook(&hook, ifindex_, point_), Opts(&opts, prog_fd, BPF_TC_F_REPLACE));
     if (err < 0) return err;
     prog_ = std::move(dup);
     return 0;
   }
 
  private:
-  bpf_tc_opts Opts(int prog_fd, uint32_t flags) const {
-    bpf_tc_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.prog_fd = prog_fd;
-    opts.flags = flags;
-    opts.handle = handle_;
-    opts.priority = priority_;
+  bpf_tc_opts* Opts(bpf_tc_opts* opts, int prog_fd, uint32_t flags) const {
+    Zeroed(opts)->prog_fd = prog_fd;
+    opts->flags = flags;
+    opts->handle = handle_;
+    opts->priority = priority_;
     return opts;
   }
 
-  bpf_tc_hook hook_;
+  int ifindex_;
+  int point_;
   uint32_t handle_;
   uint32_t priority_;
   bool ours_;
@@ -153,24 +152,22 @@ class XdpNetlink : public Attachment {
  public:
   XdpNetlink(int ifindex, uint32_t mode, UniqueFd prog) : ifindex_(ifindex), mode_(mode) { prog_ = std::move(prog); }
   ~XdpNetlink() override {
-    bpf_xdp_attach_opts opts = Expecting(prog_.Get());
-    bpf_xdp_detach(ifindex_, mode_ | XDP_FLAGS_REPLACE, &opts);
+    bpf_xdp_attach_opts opts;
+    bpf_xdp_detach(ifindex_, mode_ | XDP_FLAGS_REPLACE, Expecting(&opts, prog_.Get()));
   }
   const char* Type() const override { return "xdp"; }
   int Replace(int prog_fd) override {
     UniqueFd dup = UniqueFd::Dup(prog_fd);
     if (dup.Get() < 0) return -errno;
-    bpf_xdp_attach_opts opts = Expecting(prog_.Get());
-    int err = bpf_xdp_attach(ifindex_, prog_fd, mode_ | XDP_FLAGS_REPLACE, &opts);
+    bpf_xdp_attach_opts opts;
+    int err = bpf_xdp_attach(ifindex_, prog_fd, mode_ | XDP_FLAGS_REPLACE, Expecting(&opts, prog_.Get()));
     if (err < 0) return err;
     prog_ = std::move(dup);
     return 0;
   }
 
-  static bpf_xdp_attach_opts Expecting(int old_prog_fd) {
-    bpf_xdp_attach_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.old_prog_fd = old_prog_fd;
+  static const bpf_xdp_attach_opts* Expecting(bpf_xdp_attach_opts* opts, int old_prog_fd) {
+    Zeroed(opts)->old_prog_fd = old_prog_fd;
     return opts;
   }
 
@@ -195,37 +192,36 @@ int AttachSocketFilter(int sock_fd, int prog_fd, std::unique_ptr<Attachment>* ou
 int AttachClsact(int ifindex, bool egress, uint32_t priority, int prog_fd, std::unique_ptr<Attachment>* out) {
   UniqueFd prog = UniqueFd::Dup(prog_fd);
   if (prog.Get() < 0) return -errno;
-  bpf_tc_hook hook = TcHook(ifindex, egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  int point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+  bpf_tc_hook hook;
+  TcHook(&hook, ifindex, point);
   QdiscKey key = KeyOf(ifindex);
   std::lock_guard<std::mutex> lock(qdisc_mutex);
   int err = bpf_tc_hook_create(&hook);
   if (err < 0 && err != -EEXIST) return err;
   bool made = err == 0;
   bool ours = made || our_qdiscs.count(key) != 0;
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.prog_fd = prog_fd;
+  bpf_tc_opts opts;
+  Zeroed(&opts)->prog_fd = prog_fd;
   opts.priority = priority;
   err = bpf_tc_attach(&hook, &opts);
   if (err < 0) {
     if (made) {
-      bpf_tc_hook all = TcHook(ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-      bpf_tc_hook_destroy(&all);
+      bpf_tc_hook all;
+      bpf_tc_hook_destroy(TcHook(&all, ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
     }
     return err;
   }
   if (ours) our_qdiscs[key]++;
-  opts.prog_fd = 0;
-  *out = std::make_unique<Clsact>(hook, opts, ours, key, std::move(prog));
+  *out = std::make_unique<Clsact>(ifindex, point, opts, ours, key, std::move(prog));
   return 0;
 }
 
 int AttachXdpNetlink(int ifindex, uint32_t mode_flags, int prog_fd, uint32_t* old_id, std::unique_ptr<Attachment>* out) {
   UniqueFd prog = UniqueFd::Dup(prog_fd);
   if (prog.Get() < 0) return -errno;
-  bpf_xdp_query_opts query{};
-  query.sz = sizeof(query);
-  int err = bpf_xdp_query(ifindex, static_cast<int>(mode_flags), &query);
+  bpf_xdp_query_opts query;
+  int err = bpf_xdp_query(ifindex, static_cast<int>(mode_flags), Zeroed(&query));
   if (err < 0) return err;
   *old_id = (mode_flags & XDP_FLAGS_SKB_MODE)   ? query.skb_prog_id
             : (mode_flags & XDP_FLAGS_DRV_MODE) ? query.drv_prog_id
@@ -238,8 +234,8 @@ int AttachXdpNetlink(int ifindex, uint32_t mode_flags, int prog_fd, uint32_t* ol
     if (old.Get() < 0) return -errno;
     flags = mode_flags | XDP_FLAGS_REPLACE;
   }
-  bpf_xdp_attach_opts opts = XdpNetlink::Expecting(old.Get());
-  err = bpf_xdp_attach(ifindex, prog_fd, flags, *old_id != 0 ? &opts : nullptr);
+  bpf_xdp_attach_opts opts;
+  err = bpf_xdp_attach(ifindex, prog_fd, flags, *old_id != 0 ? XdpNetlink::Expecting(&opts, old.Get()) : nullptr);
   if (err < 0) return err;
   *out = std::make_unique<XdpNetlink>(ifindex, mode_flags, std::move(prog));
   return 0;

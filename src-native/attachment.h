@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 namespace ebpf {
@@ -27,6 +28,15 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// libbpf's option structs may end in padding that libbpf checks is zero ("non-zero extra
+// bytes"): fill them in place from all zero bytes, and never copy them.
+template <typename T>
+T* Zeroed(T* opts) {
+  memset(static_cast<void*>(opts), 0, sizeof(T));
+  opts->sz = sizeof(T);
+  return opts;
+}
 
 class Attachment {
  public:

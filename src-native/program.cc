@@ -137,9 +137,8 @@ Napi::Value ProgramHandle::LinkCreate(Napi::Env env, const char* operation, int 
                                       uint32_t flags, const std::string& target,
                                       const std::function<std::string(int)>& why) {
   int prog_fd = LoadedFd(env, operation);
-  bpf_link_create_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.flags = flags;
+  bpf_link_create_opts opts;
+  Zeroed(&opts)->flags = flags;
   int fd = bpf_link_create(prog_fd, target_fd, type, &opts);
   if (fd < 0) {
     std::string reason = why ? why(-fd) : std::string();

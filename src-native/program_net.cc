@@ -97,9 +97,8 @@ Napi::Value ProgramHandle::AttachNetfilter(const Napi::CallbackInfo& info) {
   if (hooknum < 0) ThrowTypeError(env, "hook must be 'prerouting', 'input', 'forward', 'output' or 'postrouting', got '" + hook + "'");
   std::string target = "netfilter " + family + " " + hook + " priority " + std::to_string(priority);
 #if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 3)
-  bpf_netfilter_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.pf = pf;
+  bpf_netfilter_opts opts;
+  Zeroed(&opts)->pf = pf;
   opts.hooknum = static_cast<uint32_t>(hooknum);
   opts.priority = priority;
   opts.flags = defrag ? BPF_F_NETFILTER_IP_DEFRAG : 0;
