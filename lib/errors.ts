@@ -102,10 +102,14 @@ export function capabilitiesToLoad(programTypes: Iterable<string>): string[] {
   return [...needed];
 }
 
+// Attach calls that configure the network (netlink, sockets, netns, cgroups): CAP_NET_ADMIN.
+const NETWORK_ATTACH = /^attach(?:Xdp|Tc|SocketFilter|SkLookup|Netfilter|Cgroup)$/;
+
 function permissionHint(operation: string, needed: readonly string[]): string {
   const missing = missingCapabilities(needed);
-  const what = operation === 'load' ? 'loading this object' : operation.startsWith('attach') ? 'attaching tracing programs' : 'this';
-  const why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
+  const network = NETWORK_ATTACH.test(operation);
+  const what = operation === 'load' ? 'loading this object' : network ? 'attaching networking programs' : operation.startsWith('attach') ? 'attaching tracing programs' : 'this';
+  const why = `${what} needs ${needed.join(' and ')}${network ? '' : ' (or CAP_SYS_ADMIN)'}`;
   if (missing.length > 0) return `missing ${missing.join(', ')}: ${why}`;
   return `${why}; this process has them, so a kernel policy refused it (lockdown, an LSM, or kernel.unprivileged_bpf_disabled)`;
 }
@@ -154,7 +158,8 @@ function kprobeHint(info: NativeErrorInfo): string | undefined {
 
 /** Builds the error for a native failure: the native layer calls this (see binding.ts). */
 export function errorFromNative(info: NativeErrorInfo, needed?: readonly string[]): BpfError {
-  const error = buildError(info, needed ?? (info.operation.startsWith('attach') ? ['CAP_BPF', 'CAP_PERFMON'] : ['CAP_BPF']));
+  const defaults = NETWORK_ATTACH.test(info.operation) ? ['CAP_NET_ADMIN'] : info.operation.startsWith('attach') ? ['CAP_BPF', 'CAP_PERFMON'] : ['CAP_BPF'];
+  const error = buildError(info, needed ?? defaults);
   nativeInfo.set(error, info);
   return error;
 }

@@ -133,6 +133,17 @@ describe('socket filters', () => {
     expect(countsOf(obj)[SLOT.sockAll]).toBeGreaterThanOrEqual(1);
   });
 
+  test('closing the object detaches its socket filters', async () => {
+    const receiver = await udp();
+    const link = obj.program('sock_filter').attachSocketFilter(receiver);
+    obj.close();
+    expect(link.closed).toBe(true);
+    const got: string[] = [];
+    receiver.on('message', (m) => got.push(m.toString()));
+    await exchange(receiver, ['D1', 'end']);
+    expect(got).toEqual(['D1', 'end']); // the filter would have dropped 'D1'
+  });
+
   test('a socket closed before its link: closing the link is harmless', async () => {
     const s = await udp();
     const link = obj.program('sock_filter').attachSocketFilter(s);
@@ -167,7 +178,7 @@ describe('socket filters', () => {
   });
 });
 
-describe('sk_lookup and netfilter in a network namespace of our own', () => {
+describe('sk_lookup, netfilter and privileges in a network namespace of our own', () => {
   const ns = `ebpf-nl-${tag}`;
   const nsPath = `/var/run/netns/${ns}`;
 
@@ -262,6 +273,26 @@ return { info, during, after, dropped: drop.got, kept: keep.got, defrag };`,
     expect(out.dropped).toEqual(['d3', 'd4']); // D1 and D2 never arrived; after detach, all do
     expect(out.after).toEqual(out.during);
     expect(out.defrag).toBe('netfilter');
+  });
+
+  test('without CAP_NET_ADMIN, netlink attachments say it is missing', async () => {
+    // Loaded as root; then setuid() to nobody drops every capability, the program fds stay.
+    const out = await inNetns<{ xdp: { code: string; message: string }; tc: { code: string; message: string } }>(
+      ns,
+      `
+const obj = BpfObject.open(FIXTURE);
+await obj.load();
+process.setgid(65534);
+process.setuid(65534);
+const failure = (attach) => { try { attach().close(); return { code: 'attached' }; } catch (e) { return { code: e.code, message: e.message }; } };
+const xdp = failure(() => obj.program('xdp_count').attachXdp('lo', { replace: true }));
+const tc = failure(() => obj.program('tc_count').attachTc('lo', { api: 'clsact' }));
+return { xdp, tc };`,
+    );
+    for (const failure of [out.xdp, out.tc]) {
+      expect(failure.code).toBe('EPERM');
+      expect(failure.message).toContain('missing CAP_NET_ADMIN: attaching networking programs needs CAP_NET_ADMIN');
+    }
   });
 
   test('netfilter errors: bad family, hook or priority, wrong program', async () => {
