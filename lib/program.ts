@@ -69,6 +69,9 @@ function socketFd(socket: number | dgram.Socket | NetSocket): number {
   return fd;
 }
 
+/** Why netfilter programs cannot load or attach on a kernel without them. */
+export const NO_NETFILTER_LINKS = 'this kernel has no BPF netfilter hooks (Linux 6.4 and later, built with CONFIG_NETFILTER_BPF_LINK)';
+
 /** Where attachNetfilter() hooks in. */
 export interface NetfilterOptions {
   /** Which packets: IPv4 (NFPROTO_IPV4) or IPv6 (NFPROTO_IPV6). */
@@ -272,7 +275,7 @@ export class Program {
     this.#requireType('attachNetfilter', ['netfilter'], 'a netfilter hook');
     return withFeatureHint(
       () => this.#link('attachNetfilter', () => this.#handle.attachNetfilter(protocolFamily, hook, priority, defrag), `netfilter ${protocolFamily} ${hook}`),
-      () => (probe.programType('netfilter') ? undefined : 'this kernel has no BPF netfilter hooks (Linux 6.4 and later, built with CONFIG_NETFILTER_BPF_LINK)'),
+      () => (probe.programType('netfilter') ? undefined : NO_NETFILTER_LINKS),
     );
   }
 

@@ -122,8 +122,10 @@ Napi::Value ProgramHandle::AttachTcClsact(const Napi::CallbackInfo& info) {
   std::unique_ptr<Attachment> attachment;
   LogCapture log;  // libbpf prints the kernel's netlink error messages
   int err = AttachClsact(static_cast<int>(ifindex), egress, priority, prog_fd, &attachment);
-  return Attached(env, "attachTc", err, std::move(attachment),
-                  std::string("clsact ") + (egress ? "egress" : "ingress") + " of ifindex " + std::to_string(ifindex), log);
+  std::string target = std::string("clsact ") + (egress ? "egress" : "ingress") + " of ifindex " + std::to_string(ifindex);
+  // The kernel's "Specified qdisc kind is unknown" / "filter kind does not exist".
+  if (err == -ENOENT) target += ": this kernel has no clsact qdisc or no BPF classifier (CONFIG_NET_SCH_INGRESS and CONFIG_NET_CLS_BPF; modules sch_ingress and cls_bpf)";
+  return Attached(env, "attachTc", err, std::move(attachment), target, log);
 }
 
 // attachXdpReplace(ifindex, flags): XDP through netlink, atomically replacing the program

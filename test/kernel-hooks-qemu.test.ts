@@ -1,9 +1,7 @@
 // kprobes, kretprobes, ksyscall, fentry/fexit and BPF LSM: our machines' kernel has none of
 // them, so this test boots Debian 12's own kernel (which has them all) under QEMU with
 // scripts/qemu/run.sh and runs test/qemu/guest-hooks.js there, against the same build.
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
-import { ROOT } from './helpers/kernel';
+import { runInGuest } from './helpers/kernel';
 
 interface GuestResult {
   kernel: string;
@@ -16,16 +14,7 @@ interface GuestResult {
 }
 
 test('kprobe, kretprobe, ksyscall, fentry, fexit and LSM programs attach and fire on a kernel that has them', async () => {
-  const native = process.env.EBPF_NATIVE ? ['env', `EBPF_NATIVE=${path.resolve(ROOT, process.env.EBPF_NATIVE)}`] : [];
-  const output = await new Promise<string>((resolve, reject) => {
-    execFile('bash', [path.join(ROOT, 'scripts', 'qemu', 'run.sh'), ...native, 'node', 'test/qemu/guest-hooks.js'], { cwd: ROOT, timeout: 600_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      if (error && !stdout.includes('GUEST-RESULT')) reject(new Error(`${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-  const line = output.split('\n').find((l) => l.includes('GUEST-RESULT '));
-  expect(line).toBeDefined();
-  const result = JSON.parse(line!.slice(line!.indexOf('GUEST-RESULT ') + 13)) as GuestResult;
+  const result = await runInGuest<GuestResult>('test/qemu/guest-hooks.js');
   expect(result.fatal).toBeUndefined();
   expect(result.kernel).toMatch(/^6\.1\./);
   expect(result.errors).toEqual({});

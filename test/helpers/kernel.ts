@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BPF_DIR = path.join(ROOT, 'build-bpf');
@@ -150,4 +150,22 @@ export function createVethPair(name: string, subnet: number): VethPair {
 export function removeVethPair(pair: VethPair): boolean {
   for (const ns of [pair.nsA, pair.nsB]) spawnSync('ip', ['netns', 'del', ns]);
   return ![pair.nsA, pair.nsB].some((ns) => fs.existsSync(`/var/run/netns/${ns}`));
+}
+
+/**
+ * Runs `node <script>` (a path under the repository) in the QEMU guest of
+ * scripts/qemu/run.sh, with the same EBPF_NATIVE build, and returns the JSON the script
+ * printed after "GUEST-RESULT ".
+ */
+export async function runInGuest<T>(script: string): Promise<T> {
+  const native = process.env.EBPF_NATIVE ? ['env', `EBPF_NATIVE=${path.resolve(ROOT, process.env.EBPF_NATIVE)}`] : [];
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile('bash', [path.join(ROOT, 'scripts', 'qemu', 'run.sh'), ...native, 'node', script], { cwd: ROOT, timeout: 600_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      if (error && !stdout.includes('GUEST-RESULT')) reject(new Error(`${error.message}\n${stdout}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+  const line = output.split('\n').find((l) => l.includes('GUEST-RESULT '));
+  if (!line) throw new Error(`the guest printed no GUEST-RESULT line:\n${output}`);
+  return JSON.parse(line.slice(line.indexOf('GUEST-RESULT ') + 13)) as T;
 }
