@@ -87,7 +87,7 @@ const scriptDirs: string[] = [];
 
 /** Writes a throwaway script for a child process and returns its path (removed after the file's tests). */
 export function writeScript(name: string, source: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-test-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-test-${process.pid}-`));
   fs.chmodSync(dir, 0o755); // readable by the unprivileged users some tests run as
   scriptDirs.push(dir);
   const file = path.join(dir, name);
