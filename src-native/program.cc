@@ -157,7 +157,8 @@ Napi::Value ProgramHandle::AttachXdp(const Napi::CallbackInfo& info) {
     __u32 id = 0;
     if (err != EBUSY || bpf_xdp_query_id(static_cast<int>(ifindex), static_cast<int>(flags), &id) < 0 || id == 0) return "";
     return "the interface already has an XDP program (id " + std::to_string(id) +
-           ") attached through netlink, by another tool: pass replace: true to replace it";
+           "): if another tool attached it through netlink, pass replace: true to replace it; "
+           "if a BPF link holds it, only that link's owner can replace it (link.update())";
   };
   return LinkCreate(env, "attachXdp", static_cast<int>(ifindex), BPF_XDP, flags, "XDP of ifindex " + std::to_string(ifindex), why);
 }

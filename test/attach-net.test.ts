@@ -425,7 +425,7 @@ return { theirs, busy, ours, first, updated, second, info, afterClose, third, st
     const ids = out.ids as unknown as { xdp_count: number; xdp_other: number };
     expect(out.theirs).toBeGreaterThan(0);
     expect(out.theirs).not.toBe(ids.xdp_count); // iproute2 loaded its own copy
-    expect(out.busy).toMatch(new RegExp(`already has an XDP program \\(id ${String(out.theirs)}\\) attached through netlink.*pass replace: true`));
+    expect(out.busy).toMatch(new RegExp(`already has an XDP program \\(id ${String(out.theirs)}\\): if another tool attached it through netlink, pass replace: true`));
     expect(out.ours).toBe(ids.xdp_other);
     expect(n('first')[SLOT.xdpOther]).toBeGreaterThanOrEqual(4);
     expect(out.updated).toBe(ids.xdp_count);
