@@ -362,7 +362,8 @@ export class Program {
 
   /** A BpfError when the program is not of one of `types` (libbpf's names). */
   #requireType(operation: string, types: readonly string[], what: string): void {
-    const type = this.type;
+    this.#owner.assertLoaded(operation); // a closed or unloaded object says so first
+    const type = this.#handle.type;
     if (!types.includes(type)) {
       throw bpfError(operation, 'EINVAL', `program '${this.name}' is of type ${type}, and ${what} takes programs of type ${types.join(' or ')}`);
     }

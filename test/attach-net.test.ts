@@ -237,6 +237,8 @@ return { result };`;
     expect(() => obj.program('steer').attachSkLookup('/proc/self/ns/mnt')).toThrow(/\/proc\/self\/ns\/mnt is not a network namespace/);
     expect(() => obj.program('steer').attachSkLookup(__filename)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => obj.program('tc_count').attachSkLookup(nsPath)).toThrow(/is of type sched_cls, and sk_lookup takes programs of type sk_lookup/);
+    using unloaded = BpfObject.open(fixture('attach_net'));
+    expect(() => unloaded.program('steer').attachSkLookup(nsPath)).toThrow(expect.objectContaining({ operation: 'attachSkLookup', message: expect.stringContaining('is not loaded; await load() first') }));
   });
 
   test('netfilter: count IPv4 packets at input and drop one port; detach', async () => {
