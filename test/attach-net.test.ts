@@ -326,7 +326,7 @@ describe('tc (clsact and tcx) and XDP replace on a veth pair between namespaces 
     expect(removeVethPair(pair)).toBe(true);
   });
 
-  test('tc through clsact: a qdisc we make is removed, one that was there is kept; update; tcx by default', async () => {
+  test('tc through clsact: a qdisc we make is removed with our last filter, one that was there is kept; update; tcx by default', async () => {
     const out = await inNetns<Record<string, string | number[] | { id: number; type: string }>>(
       nsA,
       `
@@ -357,11 +357,19 @@ const ingressAfter = tc('filter', 'show', 'dev', ${JSON.stringify(ifA)}, 'ingres
 const qdiscKept = tc('qdisc', 'show', 'dev', ${JSON.stringify(ifA)});
 tc('qdisc', 'del', 'dev', ${JSON.stringify(ifA)}, 'clsact');
 
+// Two filters of ours on a qdisc we made: the qdisc goes with the last one.
+const first_of_two = obj.program('tc_count').attachTc(${JSON.stringify(ifA)}, { api: 'clsact', direction: 'egress' });
+const second_of_two = obj.program('tc_other').attachTc(${JSON.stringify(ifA)}, { direction: 'ingress', priority: 9 });
+first_of_two.close();
+const sharedAfterFirst = tc('qdisc', 'show', 'dev', ${JSON.stringify(ifA)}) + tc('filter', 'show', 'dev', ${JSON.stringify(ifA)}, 'ingress');
+second_of_two.close();
+const sharedAfterBoth = tc('qdisc', 'show', 'dev', ${JSON.stringify(ifA)});
+
 const tcx = obj.program('tc_count').attachTc(${JSON.stringify(ifA)});
 const tcxType = tcx.info.type;
 tcx.close();
 obj.close();
-return { qdiscWith, filterWith, first, second, info, qdiscAfter, third, fourth, ingressFilters, ingressAfter, qdiscKept, tcxType };`,
+return { qdiscWith, filterWith, first, second, info, qdiscAfter, third, fourth, ingressFilters, ingressAfter, qdiscKept, sharedAfterFirst, sharedAfterBoth, tcxType };`,
     );
     const n = (k: string) => out[k] as number[];
     expect(out.qdiscWith).toMatch(/qdisc clsact/);
@@ -376,6 +384,8 @@ return { qdiscWith, filterWith, first, second, info, qdiscAfter, third, fourth, 
     expect(out.ingressFilters).toMatch(/pref 7 bpf.*tc_count/);
     expect(out.ingressAfter).not.toMatch(/tc_count/);
     expect(out.qdiscKept).toMatch(/qdisc clsact/); // not ours: kept
+    expect(out.sharedAfterFirst).toMatch(/qdisc clsact[\s\S]*pref 9 bpf.*tc_other/); // still in use by our other filter
+    expect(out.sharedAfterBoth).not.toMatch(/clsact/);
     expect(out.tcxType).toBe('tcx');
   });
 
