@@ -158,9 +158,10 @@ export function capabilitiesToLoad(programTypes: Iterable<string>): string[] {
   return [...needed];
 }
 
-// Attachments the kernel guards with CAP_NET_ADMIN (network devices, cgroups) rather than
+// Attachments the kernel guards with CAP_NET_ADMIN (network devices, netlink, sockets,
+// netns, netfilter, cgroups) rather than
 // CAP_PERFMON (perf events, tracepoints, probes).
-const NETWORK_ATTACHES = new Set(['attachXdp', 'attachTc', 'attachCgroup']);
+const NETWORK_ATTACHES = new Set(['attachXdp', 'attachTc', 'attachCgroup', 'attachSocketFilter', 'attachSkLookup', 'attachNetfilter']);
 const CGROUP_OR_NETWORK_TYPES = /^(xdp|sched_cls|sched_act|cgroup_.*|sock_ops|sk_lookup|flow_dissector|netfilter)$/;
 
 /**

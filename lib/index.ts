@@ -1,5 +1,5 @@
 export { BpfObject, type OpenOptions } from './object';
-export { Program, type TestRunResult } from './program';
+export { Program, type NetfilterOptions, type TestRunResult } from './program';
 export { BpfMap } from './map/map';
 export { RawMap, type UpdateFlag } from './map/raw';
 export { Globals, type GlobalInfo, type TypedGlobals } from './globals';

@@ -36,13 +36,19 @@ export class Link implements Disposable {
     return this.#handle.closed;
   }
 
-  /** The link's file descriptor. */
+  /**
+   * The link's file descriptor. Attachments that are not BPF links (socket filters, clsact
+   * tc filters, XDP set through netlink) have none: a BpfError with code EOPNOTSUPP.
+   */
   get fd(): number {
     if (this.#handle.closed) throw bpfError('link.fd', 'EBADF', `the link of program '${this.program}' is closed`);
     return this.#handle.fd;
   }
 
-  /** The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event") and program id. */
+  /**
+   * The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event") and program id. For
+   * attachments that are not BPF links the id is 0 and the type "socket_filter", "tc" or "xdp".
+   */
   get info(): { id: number; type: string; programId: number } {
     return this.#handle.info();
   }
@@ -57,7 +63,10 @@ export class Link implements Disposable {
     this.#handle.unpin(path);
   }
 
-  /** Atomically replaces the attached program (XDP, tcx, cgroup and other BPF links). */
+  /**
+   * Atomically replaces the attached program (XDP, tcx, cgroup and other BPF links; socket
+   * filters, clsact tc filters and XDP set through netlink too).
+   */
   update(program: { fd: number; name: string }): void {
     this.#handle.update(program.fd);
   }

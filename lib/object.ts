@@ -5,11 +5,11 @@ import { type Codec, CodecFactory } from './btf/codec';
 import { native } from './binding';
 import { type CompileOptions, compileSource } from './compile';
 import { BpfError, VerifierError, bpfError, capabilitiesToLoad, withCapabilities } from './errors';
-import { features } from './features';
+import { features, probe } from './features';
 import { Link, LinkGroup } from './link';
 import { Globals } from './globals';
 import { BpfMap } from './map/map';
-import { Program } from './program';
+import { NO_NETFILTER_LINKS, Program } from './program';
 import { type Closable, type ObjectContext, listNames } from './resource';
 
 export interface OpenOptions {
@@ -264,6 +264,8 @@ export class BpfObject implements Disposable {
       why = 'this kernel has no BPF trampolines (fentry/fexit need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS)';
     } else if (/^lsm(\.s)?\//.test(section) && !have.bpfLsm) {
       why = '"bpf" is not among the active LSMs (CONFIG_BPF_LSM, and boot with lsm=...,bpf)';
+    } else if (program.type === 'netfilter' && !probe.programType('netfilter')) {
+      why = NO_NETFILTER_LINKS;
     }
     if (!why) return undefined;
     const message = `load: program '${name}' (SEC("${section}")) cannot load here: ${why}; leave it out with program.autoload = false`;

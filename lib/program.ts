@@ -1,7 +1,9 @@
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import type { Socket as NetSocket } from 'node:net';
 import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
 import { BpfError, bpfError, capabilitiesFor, withCapabilities } from './errors';
-import { features } from './features';
+import { features, probe } from './features';
 import { Link, LinkGroup } from './link';
 import type { ObjectContext } from './resource';
 
@@ -50,6 +52,43 @@ function interfaceIndex(iface: string | number): number {
 function describeList(items: readonly string[] | undefined): string {
   if (!items || items.length === 0) return '(none)';
   return items.length === 1 ? items[0] : `${items[0]} and ${items.length - 1} more`;
+}
+
+/** A socket's file descriptor: the number itself, or the fd under a Node socket. */
+function socketFd(socket: number | dgram.Socket | NetSocket): number {
+  if (typeof socket === 'number') {
+    if (!Number.isInteger(socket) || socket < 0) throw new TypeError(`socket must be a file descriptor (a non-negative integer) or a Node socket, got ${socket}`);
+    return socket;
+  }
+  if (socket === null || typeof socket !== 'object') throw new TypeError(`socket must be a file descriptor or a Node socket, got ${String(socket)}`);
+  // Node keeps the fd on the socket's libuv handle (-1 before a dgram socket is bound): a
+  // net.Socket's _handle, a dgram.Socket's internal state (its _handle getter is deprecated).
+  type Handle = { fd?: unknown } | null | undefined;
+  let handle: Handle;
+  if (socket instanceof dgram.Socket) {
+    const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+    handle = state && (socket as unknown as Record<symbol, { handle?: Handle }>)[state].handle;
+  } else {
+    handle = (socket as unknown as { _handle?: Handle })._handle;
+  }
+  const fd = handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new TypeError('socket has no file descriptor: it is closed, or not bound or connected yet');
+  return fd;
+}
+
+/** Why netfilter programs cannot load or attach on a kernel without them. */
+export const NO_NETFILTER_LINKS = 'this kernel has no BPF netfilter hooks (Linux 6.4 and later, built with CONFIG_NETFILTER_BPF_LINK)';
+
+/** Where attachNetfilter() hooks in. */
+export interface NetfilterOptions {
+  /** Which packets: IPv4 (NFPROTO_IPV4) or IPv6 (NFPROTO_IPV6). */
+  protocolFamily: 'ipv4' | 'ipv6';
+  /** The netfilter hook: NF_INET_PRE_ROUTING, LOCAL_IN, FORWARD, LOCAL_OUT, POST_ROUTING. */
+  hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+  /** Order among the hook's functions (lower runs first; conntrack is at -200, the default nftables filter at 0). */
+  priority: number;
+  /** Have the kernel defragment IP packets before the program sees them (Linux 6.6 and later). */
+  defrag?: boolean;
 }
 
 export interface TestRunResult {
@@ -159,20 +198,97 @@ export class Program {
    * Attaches an XDP program to a network interface (name or index, in this process's
    * network namespace). `mode`: 'skb' (generic), 'driver' (native), 'hw' (offload), or the
    * best the driver has when omitted.
+   *
+   * Without `replace`, the program is attached through a BPF link, which fails when the
+   * interface already has an XDP program in that mode. With `replace: true`, it is set
+   * through netlink instead, atomically replacing the program attached there now (one that
+   * `ip link set dev X xdp ...` or another tool attached through netlink; a program held
+   * by a BPF link can only be replaced by its owner, with `link.update()`), or attaching
+   * when there is none. Closing that Link detaches our program if it is still the one
+   * attached (the replaced program is not restored). Like every netlink attachment, it
+   * outlives a process killed before it could close it.
    */
-  attachXdp(iface: string | number, options: { mode?: 'skb' | 'driver' | 'hw' } = {}): Link {
+  attachXdp(iface: string | number, options: { mode?: 'skb' | 'driver' | 'hw'; replace?: boolean } = {}): Link {
     const ifindex = interfaceIndex(iface);
     const flags = options.mode === undefined ? 0 : XDP_MODES[options.mode];
     if (flags === undefined) throw new TypeError(`mode must be 'skb', 'driver' or 'hw', got ${String(options.mode)}`);
-    return this.#link('attachXdp', () => this.#handle.attachXdp(ifindex, flags), `xdp ${iface}${options.mode ? ` (${options.mode})` : ''}`);
+    if (options.replace !== undefined && typeof options.replace !== 'boolean') throw new TypeError(`replace must be a boolean, got ${String(options.replace)}`);
+    this.#requireType('attachXdp', ['xdp'], 'XDP');
+    const target = `xdp ${iface}${options.mode ? ` (${options.mode})` : ''}`;
+    if (options.replace) return this.#link('attachXdp', () => this.#handle.attachXdpReplace(ifindex, flags), `${target} through netlink`);
+    return this.#link('attachXdp', () => this.#handle.attachXdp(ifindex, flags), target);
   }
 
-  /** Attaches a tc program (SEC("tc")) to an interface's ingress or egress, through a tcx link. */
-  attachTc(iface: string | number, options: { direction?: 'ingress' | 'egress' } = {}): Link {
+  /**
+   * Attaches a tc program (SEC("tc")) to an interface's ingress or egress. `api`: 'tcx'
+   * (a tcx link, Linux 6.6 and later) or 'clsact' (a direct-action filter on the
+   * interface's clsact qdisc, made when missing). By default tcx where the kernel has it,
+   * else clsact; a `priority` (1 to 65535, the filter's preference) asks for clsact, since
+   * tcx has none. Closing a clsact Link removes its filter, and the qdisc when this
+   * process made it and no other of its filters is on it.
+   */
+  attachTc(iface: string | number, options: { direction?: 'ingress' | 'egress'; priority?: number; api?: 'tcx' | 'clsact' } = {}): Link {
     const ifindex = interfaceIndex(iface);
     const direction = options.direction ?? 'ingress';
     if (direction !== 'ingress' && direction !== 'egress') throw new TypeError(`direction must be 'ingress' or 'egress', got ${String(direction)}`);
-    return this.#link('attachTc', () => this.#handle.attachTcx(ifindex, direction === 'egress'), `tcx ${direction} ${iface}`);
+    const { priority } = options;
+    if (priority !== undefined && (!Number.isInteger(priority) || priority < 1 || priority > 0xffff)) {
+      throw new TypeError(`priority must be an integer from 1 to 65535, got ${priority}`);
+    }
+    const api = options.api ?? (priority !== undefined || !features().tcx ? 'clsact' : 'tcx');
+    if (api !== 'tcx' && api !== 'clsact') throw new TypeError(`api must be 'tcx' or 'clsact', got ${String(api)}`);
+    if (api === 'tcx' && priority !== undefined) throw new TypeError('priority is for the clsact API: tcx links have no priorities (they run in the order they were attached)');
+    this.#requireType('attachTc', ['sched_cls'], 'tc');
+    if (api === 'clsact') {
+      const target = `tc clsact ${direction} ${iface}${priority ? ` priority ${priority}` : ''}`;
+      return this.#link('attachTc', () => this.#handle.attachTcClsact(ifindex, direction === 'egress', priority ?? 0), target);
+    }
+    return withFeatureHint(
+      () => this.#link('attachTc', () => this.#handle.attachTcx(ifindex, direction === 'egress'), `tcx ${direction} ${iface}`),
+      () => (features().tcx ? undefined : "this kernel has no tcx links (Linux 6.6 and later): use api: 'clsact'"),
+    );
+  }
+
+  /**
+   * Attaches a socket filter program (SEC("socket")) to a socket of this process
+   * (SO_ATTACH_BPF): its return value is how many bytes of each packet the socket keeps (0
+   * drops it). `socket` is an fd, or a Node socket (dgram.Socket once bound, net.Socket once
+   * connected). A socket has one filter: attaching replaces the one it had, and closing the
+   * Link detaches the socket's filter (SO_DETACH_BPF) if the socket is still open — a closed
+   * socket takes its filter with it. The Link has no fd and cannot be pinned.
+   */
+  attachSocketFilter(socket: number | dgram.Socket | NetSocket): Link {
+    const fd = socketFd(socket);
+    this.#requireType('attachSocketFilter', ['socket_filter'], 'SO_ATTACH_BPF');
+    return this.#link('attachSocketFilter', () => this.#handle.attachSocketFilter(fd), `socket fd ${fd}`);
+  }
+
+  /**
+   * Attaches an sk_lookup program (SEC("sk_lookup")) to a network namespace, given by a
+   * path to it: /proc/PID/ns/net, /var/run/netns/NAME (`ip netns`), or this process's own
+   * (the default). The program then picks the socket for every TCP connection and UDP
+   * packet that namespace receives, before the kernel's own lookup.
+   */
+  attachSkLookup(netnsPath = '/proc/self/ns/net'): Link {
+    if (typeof netnsPath !== 'string' || !netnsPath) throw new TypeError('netnsPath must be the path of a network namespace');
+    this.#requireType('attachSkLookup', ['sk_lookup'], 'sk_lookup');
+    return this.#link('attachSkLookup', () => this.#handle.attachSkLookup(netnsPath), `sk_lookup ${netnsPath}`);
+  }
+
+  /**
+   * Attaches a netfilter program (SEC("netfilter"), returning NF_ACCEPT or NF_DROP) to a
+   * netfilter hook of this process's network namespace. Needs Linux 6.4 and later, built
+   * with CONFIG_NETFILTER_BPF_LINK.
+   */
+  attachNetfilter(options: NetfilterOptions): Link {
+    if (options === null || typeof options !== 'object') throw new TypeError('attachNetfilter takes { protocolFamily, hook, priority, defrag }');
+    const { protocolFamily, hook, priority, defrag = false } = options;
+    if (!Number.isInteger(priority) || priority < -0x80000000 || priority > 0x7fffffff) throw new TypeError(`priority must be a 32-bit integer, got ${String(priority)}`);
+    this.#requireType('attachNetfilter', ['netfilter'], 'a netfilter hook');
+    return withFeatureHint(
+      () => this.#link('attachNetfilter', () => this.#handle.attachNetfilter(protocolFamily, hook, priority, defrag), `netfilter ${protocolFamily} ${hook}`),
+      () => (probe.programType('netfilter') ? undefined : NO_NETFILTER_LINKS),
+    );
   }
 
   /**
@@ -192,8 +308,16 @@ export class Program {
     return this.#link('attachIter', () => this.#handle.attachIter(), 'iterator');
   }
 
-  /** Attaches a cgroup program (cgroup_skb, sock, ...) to the cgroup v2 directory at `path`. */
-  attachCgroup(path: string): Link {
+  /**
+   * Attaches a cgroup program (cgroup_skb, sock, ...) to the cgroup v2 directory at `path`,
+   * where its SEC() says, or as `attachType` says (libbpf's name: 'cgroup_inet_ingress',
+   * 'cgroup_inet_egress', 'cgroup_inet_sock_create', ...) — for programs whose SEC() gives
+   * none, like SEC("cgroup/skb"). The kernel takes another attach type than the one of the
+   * SEC() only for some program types (cgroup_skb does; cgroup_sock does not).
+   */
+  attachCgroup(path: string, options: { attachType?: string } = {}): Link {
+    const { attachType } = options;
+    if (attachType !== undefined && (typeof attachType !== 'string' || !attachType)) throw new TypeError(`attachType must be an attach type's name, got ${String(attachType)}`);
     // The kernel says only EBADF for a directory that is not a cgroup v2 one.
     let type: number | undefined;
     try {
@@ -204,7 +328,7 @@ export class Program {
     if (type !== undefined && type !== CGROUP2_SUPER_MAGIC) {
       throw bpfError('attachCgroup', 'EBADF', `${path} is not a cgroup v2 directory (the cgroup2 file system is often at /sys/fs/cgroup or /sys/fs/cgroup/unified)`);
     }
-    return this.#link('attachCgroup', () => this.#handle.attachCgroup(path), `cgroup ${path}`);
+    return this.#link('attachCgroup', () => this.#handle.attachCgroup(path, attachType), `cgroup ${path}${attachType ? ` as ${attachType}` : ''}`);
   }
 
   /** Attaches a kprobe (or kretprobe) to a kernel function. Kernels without CONFIG_KPROBES say so. */
@@ -315,6 +439,15 @@ export class Program {
     const { binary, provider, name, pid = -1, cookie = 0n } = options;
     if (typeof binary !== 'string' || !binary) throw new TypeError('attachUsdt needs the binary');
     return this.#link('attachUsdt', () => this.#handle.attachUsdt(binary, provider, name, pid, cookie), `usdt ${binary}:${provider}:${name}`);
+}
+
+  /** A BpfError when the program is not of one of `types` (libbpf's names). */
+  #requireType(operation: string, types: readonly string[], what: string): void {
+    this.#owner.assertLoaded(operation); // a closed or unloaded object says so first
+    const type = this.#handle.type;
+    if (!types.includes(type)) {
+      throw bpfError(operation, 'EINVAL', `program '${this.name}' is of type ${type}, and ${what} takes programs of type ${types.join(' or ')}`);
+    }
   }
 
   #link(operation: string, attach: () => NativeLinkHandle, target: string): Link {

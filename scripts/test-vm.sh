@@ -14,7 +14,7 @@ cd "$root"
 
 files=("$@")
 if ((${#files[@]} == 0)); then
-  files=(test/kernel-hooks.test.ts test/features.test.ts test/attach-probes.test.ts)
+  files=(test/kernel-hooks.test.ts test/features.test.ts test/attach-probes.test.ts test/attach-net-fallback.test.ts)
 fi
 kernels=(${EBPF_VM_KERNELS:-bookworm bookworm-backports})
 native=()

@@ -52,7 +52,14 @@ Napi::Object LinkHandle::NewFromFd(Napi::Env env, int fd, Napi::Object owner) {
   return handle;
 }
 
-// Only constructed by LinkHandle::New / NewFromFd: (owner ObjectHandle, External<bpf_link>, fd?).
+Napi::Object LinkHandle::NewFromAttachment(Napi::Env env, std::unique_ptr<Attachment> attachment, Napi::Object owner) {
+  // Until the handle exists, `attachment` owns the attachment (and detaches it if New throws).
+  Napi::Object handle = Addon::Get(env)->link_ctor.New({owner, Napi::External<bpf_link>::New(env, nullptr), Napi::Number::New(env, -1)});
+  Unwrap(handle)->attachment_ = std::move(attachment);
+  return handle;
+}
+
+// Only constructed by LinkHandle::New / NewFromFd / NewFromAttachment: (owner ObjectHandle, External<bpf_link>, fd?).
 LinkHandle::LinkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkHandle>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
@@ -79,6 +86,7 @@ void LinkHandle::Release() {
     close(fd_);
     fd_ = -1;
   }
+  attachment_.reset();
   if (object_ != nullptr) {
     object_->UntrackLink(this);
     object_ = nullptr;
@@ -97,6 +105,12 @@ Napi::Value LinkHandle::Destroy(const Napi::CallbackInfo& info) {
 int LinkHandle::RequireFd(Napi::Env env, const char* operation) {
   if (link_ != nullptr) return bpf_link__fd(link_);
   if (fd_ >= 0) return fd_;
+  if (attachment_) {
+    ThrowBpfError(env, operation, EOPNOTSUPP,
+                  std::string("this ") + attachment_->Type() +
+                      " attachment is not a BPF link: it has no fd and cannot be pinned (socket filters, "
+                      "clsact tc filters and XDP set through netlink are not links)");
+  }
   ThrowBpfError(env, operation, EBADF, "the link is closed");
 }
 
@@ -105,12 +119,22 @@ Napi::Value LinkHandle::GetFd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value LinkHandle::GetClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), link_ == nullptr && fd_ < 0);
+  return Napi::Boolean::New(info.Env(), link_ == nullptr && fd_ < 0 && !attachment_);
 }
 
-// info() -> { id, type (libbpf's name), programId }
+// info() -> { id, type (libbpf's name), programId }; id 0 for attachments that are not links.
 Napi::Value LinkHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (attachment_) {
+    bpf_prog_info prog_info{};
+    __u32 len = sizeof(prog_info);
+    Check(env, bpf_prog_get_info_by_fd(attachment_->ProgramFd(), &prog_info, &len), "link.info");
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("id", 0);
+    out.Set("type", attachment_->Type());
+    out.Set("programId", prog_info.id);
+    return out;
+  }
   bpf_link_info link_info{};
   __u32 len = sizeof(link_info);
   Check(env, bpf_link_get_info_by_fd(RequireFd(env, "link.info"), &link_info, &len), "link.info");
@@ -151,9 +175,12 @@ Napi::Value LinkHandle::Unpin(const Napi::CallbackInfo& info) {
 // update(programFd): atomically replace the attached program (where the link type allows).
 Napi::Value LinkHandle::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = RequireFd(env, "link.update");
   int prog_fd = static_cast<int>(GetUint32(env, info[0], "program fd"));
-  Check(env, bpf_link_update(fd, prog_fd, nullptr), "link.update");
+  if (attachment_) {
+    Check(env, attachment_->Replace(prog_fd), "link.update", std::string("the ") + attachment_->Type() + " attachment");
+    return env.Undefined();
+  }
+  Check(env, bpf_link_update(RequireFd(env, "link.update"), prog_fd, nullptr), "link.update");
   return env.Undefined();
 }
 

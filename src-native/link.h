@@ -5,7 +5,10 @@
 #include <bpf/libbpf.h>
 #include <napi.h>
 
+#include <memory>
+
 #include "addon.h"
+#include "attachment.h"
 
 namespace ebpf {
 
@@ -18,6 +21,9 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
   // A link the kernel gave as a bare fd (BPF_LINK_CREATE made by us, e.g. XDP with mode
   // flags, tcx with a direction): closing the fd detaches it.
   static Napi::Object NewFromFd(Napi::Env env, int fd, Napi::Object owner);
+  // An attachment that is not a BPF link (socket filter, clsact, XDP through netlink):
+  // releasing the handle detaches it.
+  static Napi::Object NewFromAttachment(Napi::Env env, std::unique_ptr<Attachment> attachment, Napi::Object owner);
   explicit LinkHandle(const Napi::CallbackInfo& info);
   ~LinkHandle() override;
 
@@ -37,6 +43,7 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
 
   bpf_link* link_ = nullptr;
   int fd_ = -1;  // a bare link fd, when there is no bpf_link
+  std::unique_ptr<Attachment> attachment_;  // or an attachment that is not a link
   Addon* addon_ = nullptr;
   ObjectHandle* object_ = nullptr;
   Napi::ObjectReference owner_;

@@ -61,6 +61,11 @@ Napi::Function ProgramHandle::Init(Napi::Env env) {
       InstanceMethod("attachKprobeMulti", &ProgramHandle::AttachKprobeMulti),
       InstanceMethod("attachUprobeMulti", &ProgramHandle::AttachUprobeMulti),
       InstanceMethod("attachUsdt", &ProgramHandle::AttachUsdt),
+      InstanceMethod("attachSocketFilter", &ProgramHandle::AttachSocketFilter),
+      InstanceMethod("attachSkLookup", &ProgramHandle::AttachSkLookup),
+      InstanceMethod("attachNetfilter", &ProgramHandle::AttachNetfilter),
+      InstanceMethod("attachTcClsact", &ProgramHandle::AttachTcClsact),
+      InstanceMethod("attachXdpReplace", &ProgramHandle::AttachXdpReplace),
   });
 }
 
@@ -106,18 +111,6 @@ Napi::Value ProgramHandle::GetAutoattach(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), bpf_program__autoattach(Require(info.Env(), "program.autoattach")));
 }
 
-template <typename F>
-Napi::Value ProgramHandle::AttachWith(Napi::Env env, const std::string& operation,
-                                      const std::string& target, F attach) {
-  bpf_program* prog = Require(env, operation);
-  if (bpf_program__fd(prog) < 0) {
-    ThrowBpfError(env, operation, EBADF, "program '" + name_ + "' is not loaded; await load() first");
-  }
-  LogCapture log;
-  bpf_link* link = CheckPtr(env, [&] { return attach(prog); }, operation, "program '" + name_ + "' to " + target, &log);
-  return LinkHandle::New(env, link, owner_.Value());
-}
-
 Napi::Value ProgramHandle::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string section = bpf_program__section_name(Require(env, "attach"));
@@ -142,17 +135,18 @@ Napi::Value ProgramHandle::AttachRawTracepoint(const Napi::CallbackInfo& info) {
 }
 
 // A link made with BPF_LINK_CREATE directly (for attach types whose options libbpf's
-// attach helpers do not take), held as a bare fd.
+// attach helpers do not take), held as a bare fd. `why(err)` may explain a failure.
 Napi::Value ProgramHandle::LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
-                                      uint32_t flags, const std::string& target) {
-  bpf_program* prog = Require(env, operation);
-  int prog_fd = bpf_program__fd(prog);
-  if (prog_fd < 0) ThrowBpfError(env, operation, EBADF, "program '" + name_ + "' is not loaded; await load() first");
-  bpf_link_create_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.flags = flags;
+                                      uint32_t flags, const std::string& target,
+                                      const std::function<std::string(int)>& why) {
+  int prog_fd = LoadedFd(env, operation);
+  bpf_link_create_opts opts;
+  Zeroed(&opts)->flags = flags;
   int fd = bpf_link_create(prog_fd, target_fd, type, &opts);
-  if (fd < 0) ThrowBpfError(env, operation, -fd, "program '" + name_ + "' to " + target);
+  if (fd < 0) {
+    std::string reason = why ? why(-fd) : std::string();
+    ThrowBpfError(env, operation, -fd, "program '" + name_ + "' to " + target + (reason.empty() ? "" : ": " + reason));
+  }
   return LinkHandle::NewFromFd(env, fd, owner_.Value());
 }
 
@@ -162,7 +156,14 @@ Napi::Value ProgramHandle::AttachXdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t ifindex = GetUint32(env, info[0], "ifindex");
   uint32_t flags = GetUint32(env, info[1], "flags");
-  return LinkCreate(env, "attachXdp", static_cast<int>(ifindex), BPF_XDP, flags, "XDP of ifindex " + std::to_string(ifindex));
+  auto why = [&](int err) -> std::string {
+    __u32 id = 0;
+    if (err != EBUSY || bpf_xdp_query_id(static_cast<int>(ifindex), static_cast<int>(flags), &id) < 0 || id == 0) return "";
+    return "the interface already has an XDP program (id " + std::to_string(id) +
+           "): if another tool attached it through netlink, pass replace: true to replace it; "
+           "if a BPF link holds it, only that link's owner can replace it (link.update())";
+  };
+  return LinkCreate(env, "attachXdp", static_cast<int>(ifindex), BPF_XDP, flags, "XDP of ifindex " + std::to_string(ifindex), why);
 }
 
 // attachTcx(ifindex, egress): tc programs through tcx links (Linux 6.6 and later).
@@ -199,14 +200,35 @@ Napi::Value ProgramHandle::AttachIter(const Napi::CallbackInfo& info) {
   return AttachWith(info.Env(), "attachIter", "an iterator", [](bpf_program* p) { return bpf_program__attach_iter(p, nullptr); });
 }
 
-// attachCgroup(path): cgroup programs on the cgroup v2 directory at `path`.
+// attachCgroup(path, attachType?): cgroup programs on the cgroup v2 directory at `path`, as
+// their SEC() says or as `attachType` (libbpf's name, e.g. "cgroup_inet_egress") says.
 Napi::Value ProgramHandle::AttachCgroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = GetString(env, info[0], "cgroup path");
+  std::string type_name = info[1].IsUndefined() ? "" : GetString(env, info[1], "attachType");
+  bpf_attach_type type = BPF_CGROUP_INET_INGRESS;
+  if (!type_name.empty()) {
+    bool known = false;
+    for (int t = 0; !known && libbpf_bpf_attach_type_str(static_cast<bpf_attach_type>(t)) != nullptr; t++) {
+      known = type_name == libbpf_bpf_attach_type_str(static_cast<bpf_attach_type>(t));
+      if (known) type = static_cast<bpf_attach_type>(t);
+    }
+    if (!known) ThrowTypeError(env, "attachType: unknown attach type '" + type_name + "' (libbpf's names, e.g. cgroup_inet_egress, cgroup_inet_sock_create)");
+  }
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) ThrowBpfError(env, "attachCgroup", errno, path);
+  std::string target = "cgroup " + path + (type_name.empty() ? "" : " as " + type_name);
+  auto why = [&](int err) -> std::string {
+    if (err != EINVAL) return "";
+    const char* loaded = libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(raw_));
+    return "a " + std::string(libbpf_bpf_prog_type_str(bpf_program__type(raw_))) + " program loaded for " +
+           (loaded != nullptr ? loaded : "another attach type") +
+           " cannot attach as " + type_name + " (the kernel allows other attach types only for some program types, e.g. cgroup_skb)";
+  };
   try {
-    Napi::Value link = AttachWith(env, "attachCgroup", "cgroup " + path, [&](bpf_program* p) { return bpf_program__attach_cgroup(p, fd); });
+    Napi::Value link = type_name.empty()
+                           ? AttachWith(env, "attachCgroup", target, [&](bpf_program* p) { return bpf_program__attach_cgroup(p, fd); })
+                           : LinkCreate(env, "attachCgroup", fd, type, 0, target, why);
     close(fd);
     return link;
   } catch (...) {
@@ -379,8 +401,7 @@ Napi::Value ProgramHandle::AttachUsdt(const Napi::CallbackInfo& info) {
 // info() -> the kernel's view of the loaded program: id, tag, sizes, run statistics.
 Napi::Value ProgramHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = bpf_program__fd(Require(env, "program.info"));
-  if (fd < 0) ThrowBpfError(env, "program.info", EBADF, "program '" + name_ + "' is not loaded");
+  int fd = LoadedFd(env, "program.info");
   bpf_prog_info prog_info{};
   __u32 len = sizeof(prog_info);
   Check(env, bpf_prog_get_info_by_fd(fd, &prog_info, &len), "program.info", "program '" + name_ + "'");
@@ -399,9 +420,7 @@ Napi::Value ProgramHandle::Info(const Napi::CallbackInfo& info) {
 // testRun(data, repeat, ctx?) -> { retval, duration, data }: BPF_PROG_TEST_RUN, synchronous.
 Napi::Value ProgramHandle::TestRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bpf_program* prog = Require(env, "testRun");
-  int fd = bpf_program__fd(prog);
-  if (fd < 0) ThrowBpfError(env, "testRun", EBADF, "program '" + name_ + "' is not loaded; await load() first");
+  int fd = LoadedFd(env, "testRun");
   Bytes data = info[0].IsUndefined() ? Bytes() : GetBytes(env, info[0], "data");
   uint32_t repeat = info[1].IsUndefined() ? 1 : GetUint32(env, info[1], "repeat");
   Bytes ctx = info[2].IsUndefined() ? Bytes() : GetBytes(env, info[2], "ctx");

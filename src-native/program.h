@@ -5,8 +5,12 @@
 #include <bpf/libbpf.h>
 #include <napi.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 
+#include "link.h"
+#include "util/log.h"
 #include "util/owned_handle.h"
 
 namespace ebpf {
@@ -18,9 +22,20 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   explicit ProgramHandle(const Napi::CallbackInfo& info);
 
  private:
+  // Attaches through a libbpf call returning a bpf_link, once the program is loaded.
   template <typename F>
   Napi::Value AttachWith(Napi::Env env, const std::string& operation, const std::string& target,
-                         F attach);
+                         F attach) {
+    LoadedFd(env, operation.c_str());
+    LogCapture log;
+    bpf_link* link = CheckPtr(env, [&] { return attach(raw_); }, operation, "program '" + name_ + "' to " + target, &log);
+    return LinkHandle::New(env, link, owner_.Value());
+  }
+  // The loaded program's fd, or a BpfError (closed object, program not loaded).
+  int LoadedFd(Napi::Env env, const char* operation);
+  // A link for an attachment that is not a BPF link, or the error `err` (a negative errno).
+  Napi::Value Attached(Napi::Env env, const char* operation, int err, std::unique_ptr<Attachment> attachment,
+                       const std::string& target, const LogCapture& log);
 
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetSection(const Napi::CallbackInfo& info);
@@ -47,8 +62,14 @@ class ProgramHandle : public OwnedHandle<ProgramHandle, bpf_program> {
   Napi::Value AttachKprobeMulti(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobeMulti(const Napi::CallbackInfo& info);
   Napi::Value AttachUsdt(const Napi::CallbackInfo& info);
+  Napi::Value AttachSocketFilter(const Napi::CallbackInfo& info);
+  Napi::Value AttachSkLookup(const Napi::CallbackInfo& info);
+  Napi::Value AttachNetfilter(const Napi::CallbackInfo& info);
+  Napi::Value AttachTcClsact(const Napi::CallbackInfo& info);
+  Napi::Value AttachXdpReplace(const Napi::CallbackInfo& info);
   Napi::Value LinkCreate(Napi::Env env, const char* operation, int target_fd, bpf_attach_type type,
-                         uint32_t flags, const std::string& target);
+                         uint32_t flags, const std::string& target,
+                         const std::function<std::string(int)>& why = nullptr);
 
   std::string name_;
 };

@@ -60,7 +60,7 @@ export interface NativeProgramHandle {
   attachTcx(ifindex: number, egress: boolean): NativeLinkHandle;
   attachUprobe(binary: string, symbol: string | undefined, offset: number, pid: number, retprobe: boolean, cookie: bigint): NativeLinkHandle;
   attachIter(): NativeLinkHandle;
-  attachCgroup(path: string): NativeLinkHandle;
+  attachCgroup(path: string, attachType?: string): NativeLinkHandle;
   attachKprobe(func: string, retprobe: boolean, offset: number, cookie: bigint): NativeLinkHandle;
   attachKsyscall(name: string, retprobe: boolean): NativeLinkHandle;
   attachTrace(): NativeLinkHandle;
@@ -78,6 +78,11 @@ export interface NativeProgramHandle {
   ): NativeLinkHandle;
   attachUsdt(binary: string, provider: string, name: string, pid: number, cookie: bigint): NativeLinkHandle;
   info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint };
+  attachSocketFilter(socketFd: number): NativeLinkHandle;
+  attachSkLookup(netnsPath: string): NativeLinkHandle;
+  attachNetfilter(protocolFamily: string, hook: string, priority: number, defrag: boolean): NativeLinkHandle;
+  attachTcClsact(ifindex: number, egress: boolean, priority: number): NativeLinkHandle;
+  attachXdpReplace(ifindex: number, flags: number): NativeLinkHandle;
 }
 
 export interface NativeMapHandle {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BPF_DIR = path.join(ROOT, 'build-bpf');
@@ -87,7 +87,7 @@ const scriptDirs: string[] = [];
 
 /** Writes a throwaway script for a child process and returns its path (removed after the file's tests). */
 export function writeScript(name: string, source: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-test-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ebpf-test-${process.pid}-`));
   fs.chmodSync(dir, 0o755); // readable by the unprivileged users some tests run as
   scriptDirs.push(dir);
   const file = path.join(dir, name);
@@ -106,4 +106,57 @@ afterAll(() => {
 export function onlyWith(has: boolean, missing: string): (name: string, fn: () => unknown, timeout?: number) => void {
   if (has) return (name, fn, timeout) => test(name, fn as () => Promise<unknown>, timeout);
   return (name, fn) => test.skip(`${name} [skipped: this kernel (${os.release()}) ${missing}]`, fn as () => void);
+}
+
+/** A veth pair between two network namespaces of our own, each end up with its address. */
+export interface VethPair {
+  nsA: string;
+  nsB: string;
+  ifA: string;
+  ifB: string;
+  /** 198.18.<subnet>.1, on ifA in nsA. */
+  addrA: string;
+  /** 198.18.<subnet>.2, on ifB in nsB. */
+  addrB: string;
+}
+
+const ipCommand = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+
+/**
+ * Makes two network namespaces and a veth pair between them, named from `name` (at most 3
+ * characters) and this process's pid, addressed in 198.18.<subnet>.0/24, loopback up too.
+ * Remove them with removeVethPair() in afterAll.
+ */
+export function createVethPair(name: string, subnet: number): VethPair {
+  const tag = `${process.pid % 100000}`;
+  const pair: VethPair = {
+    nsA: `ebpf-${name}a-${tag}`,
+    nsB: `ebpf-${name}b-${tag}`,
+    ifA: `${name}a${tag}`,
+    ifB: `${name}b${tag}`,
+    addrA: `198.18.${subnet}.1`,
+    addrB: `198.18.${subnet}.2`,
+  };
+  ipCommand('netns', 'add', pair.nsA);
+  ipCommand('netns', 'add', pair.nsB);
+  ipCommand('link', 'add', pair.ifA, 'netns', pair.nsA, 'type', 'veth', 'peer', 'name', pair.ifB, 'netns', pair.nsB);
+  ipCommand('-n', pair.nsA, 'addr', 'add', `${pair.addrA}/24`, 'dev', pair.ifA);
+  ipCommand('-n', pair.nsB, 'addr', 'add', `${pair.addrB}/24`, 'dev', pair.ifB);
+  for (const [ns, dev] of [
+    [pair.nsA, pair.ifA],
+    [pair.nsB, pair.ifB],
+  ]) {
+    ipCommand('-n', ns, 'link', 'set', dev, 'up');
+    ipCommand('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  return pair;
+}
+
+/**
+ * Deletes both namespaces (and so the veth pair, its qdiscs and whatever was attached to
+ * it); returns whether they are gone.
+ */
+export function removeVethPair(pair: VethPair): boolean {
+  for (const ns of [pair.nsA, pair.nsB]) spawnSync('ip', ['netns', 'del', ns]);
+  return ![pair.nsA, pair.nsB].some((ns) => fs.existsSync(`/var/run/netns/${ns}`));
 }
