@@ -104,8 +104,15 @@ export function capabilitiesToLoad(programTypes: Iterable<string>): string[] {
 
 function permissionHint(operation: string, needed: readonly string[]): string {
   const missing = missingCapabilities(needed);
-  const what = operation === 'load' ? 'loading this object' : operation.startsWith('attach') ? 'attaching tracing programs' : 'this';
-  const why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
+  const what =
+    operation === 'load'
+      ? 'loading this object'
+      : operation.startsWith('attach')
+        ? 'attaching tracing programs'
+        : needed.includes('CAP_SYS_ADMIN')
+          ? 'listing the system\'s BPF objects or opening them by id'
+          : 'this';
+  const why = `${what} needs ${needed.join(' and ')}${needed.includes('CAP_SYS_ADMIN') ? '' : ' (or CAP_SYS_ADMIN)'}`;
   if (missing.length > 0) return `missing ${missing.join(', ')}: ${why}`;
   return `${why}; this process has them, so a kernel policy refused it (lockdown, an LSM, or kernel.unprivileged_bpf_disabled)`;
 }

@@ -14,4 +14,5 @@ export { RecordBatch, type ReaderOptions } from './events/reader';
 export { TracePipe, tracePipe, parseTraceLine, type TraceLine, type TracePipeOptions } from './events/trace-pipe';
 export { BpfError, VerifierError } from './errors';
 export { libbpfVersion, vmlinuxHeader } from './system';
+export { listPrograms, listMaps, listLinks, programInfo, type ProgramInfo, type MapInfo, type LinkInfo } from './system';
 export { features, probe, enableStats, type KernelFeatures } from './features';

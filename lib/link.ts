@@ -1,18 +1,54 @@
 import type { NativeLinkHandle } from '../typings/native';
+import { native } from './binding';
 import { bpfError } from './errors';
 import type { Closable, ObjectContext } from './resource';
+import { type LinkInfo, bySystemId, checkId } from './system';
+
+/** What a link reports its life to: its object, or nothing for a link opened by id. */
+type LinkOwner = Pick<ObjectContext, 'trackLink' | 'untrackLink'>;
+const NO_OWNER: LinkOwner = { trackLink: () => undefined, untrackLink: () => undefined };
 
 /** One attachment of a program to a kernel hook. Closing it detaches the program. */
 export class Link implements Disposable {
   readonly #handle: NativeLinkHandle;
-  readonly #owner: ObjectContext;
+  readonly #owner: LinkOwner;
   /** The program's name. */
   readonly program: string;
   /** Where it is attached, e.g. "tracepoint syscalls/sys_enter_execve". */
   readonly target: string;
 
-  /** @internal Links are made by Program.attach*(). */
-  constructor(handle: NativeLinkHandle, owner: ObjectContext, program: string, target: string) {
+  /**
+   * The link with kernel id `id`, made by any process (see listLinks()): its info, pin(),
+   * update(), detach(). Closing it drops this process's reference only: the link stays
+   * while its maker holds it or a pin does; detach() takes the program off its hook
+   * regardless (link types with BPF_LINK_DETACH: XDP, tcx, cgroup, netns, netfilter...).
+   * Unknown id: BpfError ENOENT. Needs CAP_SYS_ADMIN.
+   */
+  static fromId(id: number): Link {
+    checkId(id, 'Link.fromId');
+    return bySystemId(() => {
+      const handle = native.openLinkById(id);
+      try {
+        const info = handle.info();
+        let program = `program id ${info.programId}`;
+        try {
+          program = native.programInfoById(info.programId).name;
+        } catch {
+          // the program id is enough
+        }
+        return new Link(handle, NO_OWNER, program, info.target || info.type, true);
+      } catch (e) {
+        handle.destroy();
+        throw e;
+      }
+    });
+  }
+
+  readonly #byId: boolean;
+
+  /** @internal Links are made by Program.attach*() and Link.fromId(). */
+  constructor(handle: NativeLinkHandle, owner: LinkOwner, program: string, target: string, byId = false) {
+    this.#byId = byId;
     this.#handle = handle;
     this.#owner = owner;
     this.program = program;
@@ -30,8 +66,8 @@ export class Link implements Disposable {
     return this.#handle.fd;
   }
 
-  /** The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event") and program id. */
-  get info(): { id: number; type: string; programId: number } {
+  /** The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event"), program id, target. */
+  get info(): LinkInfo {
     return this.#handle.info();
   }
 
@@ -55,8 +91,12 @@ export class Link implements Disposable {
     return this.#handle.readIter();
   }
 
-  /** Detaches the program and frees the link (the same as close()). */
+  /**
+   * Detaches the program and frees the link (the same as close()). For a link from
+   * fromId(), takes the program off its hook first (BPF_LINK_DETACH), whoever holds it.
+   */
   detach(): void {
+    if (this.#byId && !this.#handle.closed) this.#handle.forceDetach();
     this.close();
   }
 

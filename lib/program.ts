@@ -4,6 +4,7 @@ import { BpfError, bpfError } from './errors';
 import { features } from './features';
 import { Link, LinkGroup } from './link';
 import type { ObjectContext } from './resource';
+import type { ProgramInfo } from './system';
 
 const XDP_MODES: Record<string, number> = { skb: 2, driver: 4, hw: 8 };
 
@@ -104,7 +105,7 @@ export class Program {
    * The kernel's view of the loaded program: id, tag, JITed and translated sizes, and run
    * count and total run time (collected while `enableStats()` is in effect).
    */
-  get info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint } {
+  get info(): ProgramInfo {
     this.#owner.assertLoaded('program.info');
     return this.#handle.info();
   }

@@ -92,13 +92,18 @@ void MapHandle::CloseStandalone() {
 Napi::Value MapHandle::OpenPinned(Napi::Env env, const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) ThrowBpfError(env, "openPinned", -fd, path);
+  return FromFd(env, fd, "openPinned", path + " (is it a map?)");
+}
+
+// A MapHandle owning `fd` (closed here if it is not a map).
+Napi::Value MapHandle::FromFd(Napi::Env env, int fd, const std::string& operation, const std::string& detail) {
   std::unique_ptr<Standalone> standalone(new Standalone());
   standalone->fd = fd;
   __u32 len = sizeof(standalone->info);
   int err = bpf_map_get_info_by_fd(fd, &standalone->info, &len);
   if (err < 0) {
     close(fd);
-    ThrowBpfError(env, "openPinned", -err, path + " (is it a map?)");
+    ThrowBpfError(env, operation, -err, detail);
   }
   Napi::Object handle = Addon::Get(env)->map_ctor.New({env.Null(), Napi::External<Standalone>::New(env, standalone.get())});
   standalone.release();  // owned by the handle now

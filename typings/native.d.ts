@@ -1,4 +1,5 @@
 // The native surface of the addon (src-native/), declared once, by hand. Only lib/ uses it.
+import type { LinkInfo, MapInfo, ProgramInfo } from '../lib/system';
 
 export interface NativeErrorInfo {
   operation: string;
@@ -65,7 +66,7 @@ export interface NativeProgramHandle {
   attachTrace(): NativeLinkHandle;
   attachLsm(): NativeLinkHandle;
   attachPerfEvent(type: number, config: number, samplePeriod: number, sampleFreq: number, pid: number, cpu: number): NativeLinkHandle;
-  info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint };
+  info(): ProgramInfo;
 }
 
 export interface NativeMapHandle {
@@ -107,10 +108,12 @@ export interface NativeLinkHandle {
   readonly fd: number;
   readonly closed: boolean;
   destroy(): void;
-  info(): { id: number; type: string; programId: number };
+  info(): LinkInfo;
   pin(path: string): void;
   unpin(path?: string): void;
   update(programFd: number): void;
+  /** BPF_LINK_DETACH: off its hook even while other fds or pins hold the link. */
+  forceDetach(): void;
   readIter(): string;
 }
 
@@ -153,6 +156,12 @@ export interface NativeBinding {
   probeHelper(programType: string, helperId: number): boolean;
   probeFentry(btfId: number): boolean;
   enableStats(): number;
+  listPrograms(): ProgramInfo[];
+  listMaps(): MapInfo[];
+  listLinks(): LinkInfo[];
+  programInfoById(id: number): ProgramInfo;
+  openMapById(id: number): NativeMapHandle;
+  openLinkById(id: number): NativeLinkHandle;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;
