@@ -10,6 +10,7 @@
 
 #include "addon.h"
 #include "object.h"
+#include "system.h"
 #include "util/args.h"
 #include "util/log.h"
 #include "util/errors.h"
@@ -60,6 +61,7 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceMethod("unpin", &MapHandle::Unpin),
       InstanceAccessor("pinPath", &MapHandle::GetPinPath, nullptr),
       InstanceMethod("close", &MapHandle::Close),
+      InstanceMethod("info", &MapHandle::Info),
       InstanceMethod("writeData", &MapHandle::WriteData),
   });
 }
@@ -149,6 +151,12 @@ Napi::Value MapHandle::GetPinPath(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Close(const Napi::CallbackInfo& info) {
   CloseStandalone();
   return info.Env().Undefined();
+}
+
+// info() -> the kernel's view of the map: id, name, type, sizes, flags (see system.cc).
+Napi::Value MapHandle::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return MapInfoObject(env, RequireFd(env, "map.info"), "map.info");
 }
 
 bpf_map* MapHandle::Require(Napi::Env env, const std::string& operation) {

@@ -48,6 +48,7 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value Unpin(const Napi::CallbackInfo& info);
   Napi::Value GetPinPath(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
 
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetType(const Napi::CallbackInfo& info);

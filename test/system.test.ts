@@ -40,6 +40,9 @@ describe('listing the system', () => {
     expect(byName.counts).toMatchObject({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1024 });
     expect(byName.target).toMatchObject({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 });
     expect(byName.counts.btfId).toBeGreaterThan(0);
+    // map.info is the kernel's record of the object's own map.
+    expect(obj.map('counts').info).toEqual(byName.counts);
+    expect(obj.map('events').info.id).toBe(byName.events.id);
     // programInfo(id) is the same record.
     expect(programInfo(prog.id)).toMatchObject({ id: prog.id, name: 'on_getpriority', mapIds: listed!.mapIds });
   });

@@ -101,6 +101,7 @@ export interface NativeMapHandle {
   readonly pinPath: string | null;
   /** Maps opened from a pin only: closes their fd. */
   close(): void;
+  info(): MapInfo;
   writeData(offset: number, bytes: Uint8Array): void;
 }
 

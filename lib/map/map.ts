@@ -4,7 +4,7 @@ import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/p
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import { native } from '../binding';
 import { bpfError } from '../errors';
-import { bySystemId, checkId } from '../system';
+import { type MapInfo, bySystemId, checkId } from '../system';
 import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
 import { cacheMapHandle } from './handle';
@@ -147,6 +147,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
       throw new TypeError(`maxEntries must be an integer from 0 to 2^32-1, got ${value}`);
     }
     this.#handle.maxEntries = value;
+  }
+
+  /** The kernel's view of the map once loaded: its id (as in listMaps()), name, type, sizes, flags. */
+  get info(): MapInfo {
+    this.#owner.assertLoaded('map.info');
+    return this.#handle.info();
   }
 
   /** The map's file descriptor once loaded. */
