@@ -37,6 +37,15 @@ export function withFeatureHint(attach: () => Link, hint: () => string | undefin
 function interfaceIndex(iface: string | number): number {
   if (typeof iface === 'number') {
     if (!Number.isInteger(iface) || iface < 1) throw new TypeError(`interface index must be a positive integer, got ${iface}`);
+    // The kernel says only EINVAL for an index that is not there (e.g. the interface went away).
+    const known = fs.readdirSync('/sys/class/net').some((name) => {
+      try {
+        return Number(fs.readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim()) === iface;
+      } catch {
+        return false;
+      }
+    });
+    if (!known) throw bpfError('attach', 'ENODEV', `no network interface with index ${iface} in this network namespace`);
     return iface;
   }
   try {
