@@ -1,42 +1,29 @@
 // Attach types this kernel has, for real: XDP and tcx on a veth pair between two network
 // namespaces the test makes (198.18.0.0/15 addresses, removed afterwards), uprobes on a
 // binary the test compiles, a task iterator, and a cgroup egress program.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BpfObject } from '../lib';
-import { DIST_INDEX, fixture, runNode, writeScript } from './helpers/kernel';
+import { DIST_INDEX, fixture, netnsVethPair, runNode, writeScript } from './helpers/kernel';
 
 const hitsOf = (obj: BpfObject) => [...obj.map<number, bigint>('hits').values()].map(Number);
 
 describe('XDP and tcx in network namespaces of our own', () => {
-  const tag = `${process.pid % 100000}`;
-  const nsA = `ebpf-a-${tag}`;
-  const nsB = `ebpf-b-${tag}`;
-  const ifA = `eva${tag}`;
-  const ifB = `evb${tag}`;
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  let net: ReturnType<typeof netnsVethPair>;
+  let nsA = '';
+  let nsB = '';
+  let ifA = '';
 
   beforeAll(() => {
-    ip('netns', 'add', nsA);
-    ip('netns', 'add', nsB);
-    ip('link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB);
-    ip('-n', nsA, 'addr', 'add', '198.18.0.1/24', 'dev', ifA);
-    ip('-n', nsB, 'addr', 'add', '198.18.0.2/24', 'dev', ifB);
-    for (const [ns, dev] of [
-      [nsA, ifA],
-      [nsB, ifB],
-    ]) {
-      ip('-n', ns, 'link', 'set', dev, 'up');
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    net = netnsVethPair('ev', ['198.18.0.1/24', '198.18.0.2/24']);
+    ({ nsA, nsB, ifA } = net);
   });
 
   afterAll(() => {
     // Deleting the namespaces deletes the veth pair and detaches what was on it.
-    for (const ns of [nsA, nsB]) spawnSync('ip', ['netns', 'del', ns]);
-    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toContain(`ebpf-a-${tag}`);
+    expect(net.remove()).toEqual([]);
   });
 
   test('count packets at XDP ingress and tcx egress; update the XDP program in place; info', async () => {

@@ -1,23 +1,14 @@
 // Faults a daemon meets: things closed, deleted or killed underneath the package, and
 // user code that throws. Each ends in a defined state, with nothing left behind.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BpfMap, BpfObject, Link, listLinks, listMaps, listPrograms, u32, u64 } from '../lib';
-import { DIST_INDEX, bpfFdKinds, fdCount, fixture, getpriority, runNode, writeScript } from './helpers/kernel';
+import { DIST_INDEX, bpfFdKinds, eventually, fdCount, fixture, getpriority, netnsVethPair, runNode, writeScript } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
-
-/** Polls `check` until it holds (the kernel frees some objects after an RCU grace period); no timing is asserted. */
-async function eventually(check: () => boolean, tries = 300): Promise<boolean> {
-  for (let i = 0; i < tries; i++) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return check();
-}
 
 const ids = {
   programs: () => new Set(listPrograms().map((p) => p.id)),
@@ -142,25 +133,16 @@ describe('a pinned map deleted underneath open views', () => {
 });
 
 describe('the interface of XDP and tcx links removed', () => {
-  const tag = `${process.pid % 100000}`;
-  const ns = `ebpf-fault-${tag}`;
-  const peerNs = `ebpf-faultp-${tag}`;
-  const ifA = `efa${tag}`;
-  const ifB = `efb${tag}`;
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  let net: ReturnType<typeof netnsVethPair>;
+  let ns = '';
+  let ifA = '';
 
   beforeAll(() => {
-    ip('netns', 'add', ns);
-    ip('netns', 'add', peerNs);
-    ip('link', 'add', ifA, 'netns', ns, 'type', 'veth', 'peer', 'name', ifB, 'netns', peerNs);
-    ip('-n', ns, 'addr', 'add', '198.18.1.1/24', 'dev', ifA);
-    ip('-n', ns, 'link', 'set', ifA, 'up');
+    net = netnsVethPair('ef', ['198.18.1.1/24', '198.18.1.2/24']);
+    ({ nsA: ns, ifA } = net);
   });
 
-  afterAll(() => {
-    for (const n of [ns, peerNs]) spawnSync('ip', ['netns', 'del', n]);
-    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toContain(ns);
-  });
+  afterAll(() => expect(net.remove()).toEqual([]));
 
   test('deleting the veth detaches the links: info says so, close() is fine, nothing crashes', async () => {
     const script = writeScript(

@@ -3,16 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BpfMap, BpfObject, Link, listLinks, listMaps, listPrograms, programInfo, u32 } from '../lib';
-import { DIST_INDEX, fixture, getpriority, runNode, writeScript } from './helpers/kernel';
-
-/** Polls `check` (the kernel frees some objects after an RCU grace period): no timing is asserted. */
-async function eventually(check: () => boolean, tries = 200): Promise<boolean> {
-  for (let i = 0; i < tries; i++) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return check();
-}
+import { DIST_INDEX, eventually, fixture, getpriority, runNode, writeScript } from './helpers/kernel';
 
 describe('listing the system', () => {
   let obj: BpfObject;

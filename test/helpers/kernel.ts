@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BPF_DIR = path.join(ROOT, 'build-bpf');
@@ -98,3 +98,42 @@ export function writeScript(name: string, source: string): string {
 afterAll(() => {
   for (const dir of scriptDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** Polls `check` until it holds, for what the kernel does after an RCU grace period or in a
+ * worker (freeing ids, tearing down perf events); no duration is asserted. */
+export async function eventually(check: () => boolean, tries = 300): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
+}
+
+/**
+ * Two network namespaces of this process (names with its pid) joined by a veth pair, each
+ * end up with its address (198.18.0.0/15), `lo` up; `remove()` deletes both namespaces and
+ * with them the pair and whatever was attached to it. `short` (2 letters) tells the users
+ * apart in interface names (at most 15 characters).
+ */
+export function netnsVethPair(short: string, addresses: [string, string]) {
+  const tag = `${process.pid % 100000}`;
+  const pair = { nsA: `ebpf-${short}a-${tag}`, nsB: `ebpf-${short}b-${tag}`, ifA: `${short}a${tag}`, ifB: `${short}b${tag}` };
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  ip('netns', 'add', pair.nsA);
+  ip('netns', 'add', pair.nsB);
+  ip('link', 'add', pair.ifA, 'netns', pair.nsA, 'type', 'veth', 'peer', 'name', pair.ifB, 'netns', pair.nsB);
+  for (const [ns, dev, address] of [
+    [pair.nsA, pair.ifA, addresses[0]],
+    [pair.nsB, pair.ifB, addresses[1]],
+  ]) {
+    ip('-n', ns, 'addr', 'add', address, 'dev', dev);
+    ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  const remove = (): string[] => {
+    for (const ns of [pair.nsA, pair.nsB]) spawnSync('ip', ['netns', 'del', ns]);
+    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    return [pair.nsA, pair.nsB].filter((ns) => left.includes(ns));
+  };
+  return { ...pair, remove };
+}
