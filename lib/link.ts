@@ -12,6 +12,8 @@ const NO_OWNER: LinkOwner = { trackLink: () => undefined, untrackLink: () => und
 export class Link implements Disposable {
   readonly #handle: NativeLinkHandle;
   readonly #owner: LinkOwner;
+  /** Opened by id: detach() detaches it in the kernel, whoever holds it. */
+  readonly #byId: boolean;
   /** The program's name. */
   readonly program: string;
   /** Where it is attached, e.g. "tracepoint syscalls/sys_enter_execve". */
@@ -43,8 +45,6 @@ export class Link implements Disposable {
       }
     });
   }
-
-  readonly #byId: boolean;
 
   /** @internal Links are made by Program.attach*() and Link.fromId(). */
   constructor(handle: NativeLinkHandle, owner: LinkOwner, program: string, target: string, byId = false) {
