@@ -70,9 +70,10 @@ export interface LinkInfo {
   programId: number;
   /**
    * Where it is attached, as far as the kernel says: "xdp veth0 (ifindex 4)", "iter
-   * task", "raw_tracepoint sys_enter", "cgroup_inet_egress cgroup id 1234"; empty for
-   * link types whose target the kernel does not report here (perf_event links: a
-   * tracepoint, kprobe or uprobe).
+   * task", "raw_tracepoint sys_enter", "cgroup_inet_egress cgroup id 1234", and for
+   * perf_event links (Linux 6.6 and later) "tracepoint sys_enter_execve", "uprobe
+   * /bin/bash+0x1c2f0", "kprobe do_sys_open+0x0", "perf event config 0"; empty where the
+   * kernel does not say.
    */
   target: string;
   /** libbpf's name of the attach type (tracing, cgroup, netns, tcx links). */
@@ -85,7 +86,7 @@ export interface LinkInfo {
   cgroupId?: bigint;
   /** The network namespace's inode (netns links). */
   netnsIno?: number;
-  /** The raw tracepoint or the iterator target (raw_tracepoint, iter links). */
+  /** The tracepoint, the iterator target, the probed file or function (raw_tracepoint, iter, perf_event links). */
   targetName?: string;
   /** The BTF id of the traced function and the id of the BTF object it is in (tracing links). */
   targetBtfId?: number;

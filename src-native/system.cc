@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -56,6 +57,19 @@ struct NetfilterLinkInfo {
   __u32 hooknum;
   __s32 priority;
   __u32 flags;
+};
+
+// perf_event links (Linux 6.6): what the perf event is, and for tracepoints, uprobes and
+// kprobes a name the kernel copies into a buffer of ours.
+constexpr __u32 kLinkPerfEvent = 7;
+enum PerfEventType : __u32 { kUprobe = 1, kUretprobe, kKprobe, kKretprobe, kTracepoint, kEvent };
+struct PerfEventLinkInfo {
+  __u32 type;
+  __u32 pad;
+  __u64 name;      // event: config
+  __u32 name_len;  // event: type
+  __u32 offset;
+  __u64 addr;  // kprobe
 };
 
 template <typename T>
@@ -158,6 +172,22 @@ Napi::Object LinkInfoObject(Napi::Env env, int fd, const std::string& operation)
   __u32 len = sizeof(info);
   Check(env, bpf_link_get_info_by_fd(fd, &info, &len), operation);
   // The kernel fills names only when given a buffer: ask again with one.
+  PerfEventLinkInfo perf{};
+  if (info.type == kLinkPerfEvent) {
+    // Its part of the union is larger than in the Linux 6.1 headers: a larger buffer, zeroed
+    // (older kernels take it as long as the bytes they do not know are zero).
+    alignas(8) unsigned char raw[256] = {};
+    constexpr size_t at = offsetof(bpf_link_info, raw_tracepoint);
+    perf.name = PointerTo(name);
+    perf.name_len = sizeof(name) - 1;
+    std::memcpy(raw + at, &perf, sizeof(perf));
+    len = sizeof(raw);
+    if (bpf_obj_get_info_by_fd(fd, raw, &len) == 0 && len >= at + sizeof(perf)) {
+      std::memcpy(&perf, raw + at, sizeof(perf));
+    } else {
+      perf = PerfEventLinkInfo{};  // a kernel that does not describe perf_event links
+    }
+  }
   if (info.type == BPF_LINK_TYPE_RAW_TRACEPOINT || info.type == BPF_LINK_TYPE_ITER) {
     bpf_link_info again{};
     if (info.type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
@@ -223,8 +253,34 @@ Napi::Object LinkInfoObject(Napi::Env env, int fd, const std::string& operation)
                std::to_string(nf.priority);
       break;
     }
+    case kLinkPerfEvent:
+      switch (perf.type) {
+        case kTracepoint:
+          target = std::string("tracepoint ") + name;
+          out.Set("targetName", name);
+          break;
+        case kUprobe:
+        case kUretprobe:
+        case kKprobe:
+        case kKretprobe: {
+          char offset[32];
+          snprintf(offset, sizeof(offset), "+0x%x", perf.offset);
+          bool uprobe = perf.type == kUprobe || perf.type == kUretprobe;
+          bool ret = perf.type == kUretprobe || perf.type == kKretprobe;
+          target = std::string(uprobe ? "u" : "k") + (ret ? "retprobe " : "probe ") + name + offset;
+          out.Set("targetName", name);
+          break;
+        }
+        case kEvent:
+          // (Linux 6.18 reports the event's type here as 6, its own code for "event": left out.)
+          target = "perf event config " + std::to_string(perf.name);
+          break;
+        default:
+          break;  // a kernel older than 6.6 does not say
+      }
+      break;
     default:
-      break;  // perf_event, kprobe_multi, struct_ops...: the type says what
+      break;  // kprobe_multi, struct_ops...: the type says what
   }
   out.Set("target", target);
   return out;

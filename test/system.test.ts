@@ -1,6 +1,7 @@
 // The system's BPF objects: our fixtures' programs, maps and links found in the kernel's
 // lists by id, opened by id, and gone from the lists once closed.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BpfMap, BpfObject, Link, listLinks, listMaps, listPrograms, programInfo, u32 } from '../lib';
 import { DIST_INDEX, eventually, fixture, getpriority, runNode, writeScript } from './helpers/kernel';
@@ -44,6 +45,11 @@ describe('listing the system', () => {
     const listed = listLinks().find((l) => l.id === tp.info.id);
     expect(listed).toMatchObject({ programId: obj.program('on_getpriority').info.id, type: tp.info.type });
     expect(['perf_event', 'raw_tracepoint']).toContain(listed!.type);
+    // Kernels from 6.6 on name a perf_event link's tracepoint.
+    const [major, minor] = os.release().split('.').map(Number);
+    if (listed!.type === 'perf_event' && (major > 6 || (major === 6 && minor >= 6))) {
+      expect(listed).toMatchObject({ target: 'tracepoint sys_enter_getpriority', targetName: 'sys_enter_getpriority' });
+    }
 
     using attach = BpfObject.open(fixture('attach'));
     await attach.load();
