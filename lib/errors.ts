@@ -180,8 +180,17 @@ export function capabilitiesFor(operation: string, programType?: string): string
 
 function permissionHint(operation: string, needed: readonly string[]): string {
   const missing = missingCapabilities(needed);
-  const what = operation === 'load' ? 'loading this object' : operation === 'attach' ? 'attaching this program' : operation;
-  let why = `${what} needs ${needed.join(' and ')} (or CAP_SYS_ADMIN)`;
+  // CAP_SYS_ADMIN itself: the system-wide views (listing objects, opening them by id).
+  const listing = needed.includes('CAP_SYS_ADMIN');
+  const what =
+    operation === 'load'
+      ? 'loading this object'
+      : operation === 'attach'
+        ? 'attaching this program'
+        : listing && !operation.startsWith('attach')
+          ? "listing the system's BPF objects or opening them by id"
+          : operation;
+  let why = `${what} needs ${needed.join(' and ')}${listing ? '' : ' (or CAP_SYS_ADMIN)'}`;
   if (operation === 'perfBuffer') why += ', or kernel.perf_event_paranoid at 0 or below';
   if (missing.length > 0) {
     let userns = '';

@@ -17,5 +17,6 @@ export { BpfError, VerifierError, CompileError, type CompileDiagnostic } from '.
 export { type CompileOptions } from './compile';
 export { bpf, type BpfTag, type InlineValue } from './inline';
 export { libbpfVersion, vmlinuxHeader } from './system';
+export { listPrograms, listMaps, listLinks, programInfo, type ProgramInfo, type MapInfo, type LinkInfo } from './system';
 export { features, probe, enableStats, type KernelFeatures } from './features';
 export { preflight, formatPreflight, type PreflightReport, type PreflightCheck, type CheckStatus, type CheckGroup } from './doctor';

@@ -1,8 +1,14 @@
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { NativeLinkHandle } from '../typings/native';
+import { native } from './binding';
 import { bpfError } from './errors';
 import type { Closable, ObjectContext } from './resource';
+import { type LinkInfo, bySystemId, checkId } from './system';
+
+/** What a link reports its life to: its object, or nothing for a link opened by id. */
+type LinkOwner = Pick<ObjectContext, 'trackLink' | 'untrackLink'>;
+const NO_OWNER: LinkOwner = { trackLink: () => undefined, untrackLink: () => undefined };
 
 // A link dropped without close() is detached when it is garbage-collected (or when the
 // process exits): say so, since the program stopped running at a moment nobody chose.
@@ -16,14 +22,61 @@ const dropped = new FinalizationRegistry<string>((what) => {
 /** One attachment of a program to a kernel hook. Closing it detaches the program. */
 export class Link implements Disposable {
   readonly #handle: NativeLinkHandle;
-  readonly #owner: ObjectContext;
+  readonly #owner: LinkOwner;
+  /** Opened by id: detach() detaches it in the kernel, whoever holds it. */
+  readonly #byId: boolean;
+  /** Where openPinned() found it: unpin()'s default path. */
+  #pinnedAt: string | undefined;
   /** The program's name. */
   readonly program: string;
   /** Where it is attached, e.g. "tracepoint syscalls/sys_enter_execve". */
   readonly target: string;
 
-  /** @internal Links are made by Program.attach*(). */
-  constructor(handle: NativeLinkHandle, owner: ObjectContext, program: string, target: string) {
+  /**
+   * The link with kernel id `id`, made by any process (see listLinks()): its info, pin(),
+   * update(), detach(). Closing it drops this process's reference only: the link stays
+   * while its maker holds it or a pin does; detach() takes the program off its hook
+   * regardless (link types with BPF_LINK_DETACH: XDP, tcx, cgroup, netns, netfilter...).
+   * Unknown id: BpfError ENOENT. Needs CAP_SYS_ADMIN.
+   */
+  static fromId(id: number): Link {
+    checkId(id, 'Link.fromId');
+    return bySystemId(() => Link.#standalone(native.openLinkById(id)));
+  }
+
+  /**
+   * The link pinned at `path` in bpffs (by `link.pin()`, bpftool or another program): its
+   * info, update(), unpin(), detach(). As for fromId(), closing it drops this process's
+   * reference only (the pin keeps the program attached); detach() takes the program off its
+   * hook. A path that holds a map or a program is a BpfError EINVAL.
+   */
+  static openPinned(path: string): Link {
+    if (typeof path !== 'string' || !path) throw new TypeError('Link.openPinned needs the pin path');
+    const link = Link.#standalone(native.openPinnedLink(path));
+    link.#pinnedAt = path;
+    return link;
+  }
+
+  /** A Link over a handle with no object: its program named from the kernel when it can be. */
+  static #standalone(handle: NativeLinkHandle): Link {
+    try {
+      const info = handle.info();
+      let program = `program id ${info.programId}`;
+      try {
+        program = native.programInfoById(info.programId).name;
+      } catch {
+        // without CAP_SYS_ADMIN, the program id is enough
+      }
+      return new Link(handle, NO_OWNER, program, info.target || info.type, true);
+    } catch (e) {
+      handle.destroy();
+      throw e;
+    }
+  }
+
+  /** @internal Links are made by Program.attach*(), Link.fromId() and Link.openPinned(). */
+  constructor(handle: NativeLinkHandle, owner: LinkOwner, program: string, target: string, byId = false) {
+    this.#byId = byId;
     this.#handle = handle;
     this.#owner = owner;
     this.program = program;
@@ -46,10 +99,11 @@ export class Link implements Disposable {
   }
 
   /**
-   * The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event") and program id. For
-   * attachments that are not BPF links the id is 0 and the type "socket_filter", "tc" or "xdp".
+   * The kernel's view: link id, type (e.g. "xdp", "tcx", "perf_event"), program id, target.
+   * For attachments that are not BPF links the id is 0 and the type "socket_filter", "tc" or
+   * "xdp".
    */
-  get info(): { id: number; type: string; programId: number } {
+  get info(): LinkInfo {
     return this.#handle.info();
   }
 
@@ -60,7 +114,7 @@ export class Link implements Disposable {
 
   /** Removes the link's pin (at `path`, or where it was pinned). */
   unpin(path?: string): void {
-    this.#handle.unpin(path);
+    this.#handle.unpin(path ?? this.#pinnedAt);
   }
 
   /**
@@ -87,8 +141,12 @@ export class Link implements Disposable {
     return fs.createReadStream('', { fd, autoClose: true, highWaterMark: 64 * 1024 });
   }
 
-  /** Detaches the program and frees the link (the same as close()). */
+  /**
+   * Detaches the program and frees the link (the same as close()). For a link from
+   * fromId(), takes the program off its hook first (BPF_LINK_DETACH), whoever holds it.
+   */
   detach(): void {
+    if (this.#byId && !this.#handle.closed) this.#handle.forceDetach();
     this.close();
   }
 

@@ -6,6 +6,7 @@ import { BpfError, bpfError, capabilitiesFor, withCapabilities } from './errors'
 import { features, probe } from './features';
 import { Link, LinkGroup } from './link';
 import type { ObjectContext } from './resource';
+import type { ProgramInfo } from './system';
 
 const XDP_MODES: Record<string, number> = { skb: 2, driver: 4, hw: 8 };
 const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -39,6 +40,15 @@ export function withFeatureHint(attach: () => Link, hint: () => string | undefin
 function interfaceIndex(iface: string | number): number {
   if (typeof iface === 'number') {
     if (!Number.isInteger(iface) || iface < 1) throw new TypeError(`interface index must be a positive integer, got ${iface}`);
+    // The kernel says only EINVAL for an index that is not there (e.g. the interface went away).
+    const known = fs.readdirSync('/sys/class/net').some((name) => {
+      try {
+        return Number(fs.readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim()) === iface;
+      } catch {
+        return false;
+      }
+    });
+    if (!known) throw bpfError('attach', 'ENODEV', `no network interface with index ${iface} in this network namespace`);
     return iface;
   }
   try {
@@ -150,7 +160,7 @@ export class Program {
    * The kernel's view of the loaded program: id, tag, JITed and translated sizes, and run
    * count and total run time (collected while `enableStats()` is in effect).
    */
-  get info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint } {
+  get info(): ProgramInfo {
     this.#owner.assertLoaded('program.info');
     return this.#handle.info();
   }

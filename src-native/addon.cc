@@ -17,6 +17,7 @@
 #include "program.h"
 #include "perf_buffer.h"
 #include "ring_buffer.h"
+#include "system.h"
 #include "fd_watcher.h"
 #include "util/args.h"
 #include "util/errors.h"
@@ -41,6 +42,13 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("probeHelper", &Addon::ProbeHelper),
       InstanceMethod("probeFentry", &Addon::ProbeFentry),
       InstanceMethod("enableStats", &Addon::EnableStats),
+      InstanceValue("listPrograms", Napi::Function::New(env, ListPrograms, "listPrograms")),
+      InstanceValue("listMaps", Napi::Function::New(env, ListMaps, "listMaps")),
+      InstanceValue("listLinks", Napi::Function::New(env, ListLinks, "listLinks")),
+      InstanceValue("programInfoById", Napi::Function::New(env, ProgramInfoById, "programInfoById")),
+      InstanceValue("openMapById", Napi::Function::New(env, OpenMapById, "openMapById")),
+      InstanceValue("openLinkById", Napi::Function::New(env, OpenLinkById, "openLinkById")),
+      InstanceValue("openPinnedLink", Napi::Function::New(env, OpenPinnedLink, "openPinnedLink")),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
       InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),

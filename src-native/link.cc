@@ -7,6 +7,7 @@
 #include <string>
 
 #include "object.h"
+#include "system.h"
 #include "util/args.h"
 #include "util/errors.h"
 #include "util/log.h"
@@ -23,6 +24,7 @@ Napi::Function LinkHandle::Init(Napi::Env env) {
       InstanceMethod("pin", &LinkHandle::Pin),
       InstanceMethod("unpin", &LinkHandle::Unpin),
       InstanceMethod("update", &LinkHandle::Update),
+      InstanceMethod("forceDetach", &LinkHandle::ForceDetach),
       InstanceMethod("readIter", &LinkHandle::ReadIter),
       InstanceMethod("openIter", &LinkHandle::OpenIter),
   });
@@ -41,7 +43,7 @@ Napi::Object LinkHandle::New(Napi::Env env, bpf_link* link, Napi::Object owner) 
   return handle;
 }
 
-Napi::Object LinkHandle::NewFromFd(Napi::Env env, int fd, Napi::Object owner) {
+Napi::Object LinkHandle::NewFromFd(Napi::Env env, int fd, Napi::Value owner) {
   Napi::Object handle;
   try {
     handle = Addon::Get(env)->link_ctor.New({owner, Napi::External<bpf_link>::New(env, nullptr), Napi::Number::New(env, fd)});
@@ -59,17 +61,25 @@ Napi::Object LinkHandle::NewFromAttachment(Napi::Env env, std::unique_ptr<Attach
   return handle;
 }
 
-// Only constructed by LinkHandle::New / NewFromFd / NewFromAttachment: (owner ObjectHandle, External<bpf_link>, fd?).
+// Only constructed by LinkHandle::New / NewFromFd / NewFromAttachment: (owner ObjectHandle,
+// External<bpf_link>, fd?), or (null, External(nullptr), fd) for a link opened by id.
 LinkHandle::LinkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkHandle>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !IsObjectHandle(env, info[0]) || !info[1].IsExternal()) {
+  bool owned = IsObjectHandle(env, info[0]);
+  if (info.Length() < 2 || !(owned || info[0].IsNull()) || !info[1].IsExternal()) {
     ThrowTypeError(env, "LinkHandle is created by attach()");
   }
   link_ = info[1].As<Napi::External<bpf_link>>().Data();
-  if (link_ == nullptr) fd_ = info[2].As<Napi::Number>().Int32Value();
-  object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
-  owner_ = Napi::Persistent(info[0].As<Napi::Object>());
-  object_->TrackLink(this);
+  if (link_ == nullptr) {
+    if (!info[2].IsNumber()) ThrowTypeError(env, "LinkHandle is created by attach()");
+    fd_ = info[2].As<Napi::Number>().Int32Value();
+  }
+  if (!owned && link_ != nullptr) ThrowTypeError(env, "LinkHandle is created by attach()");
+  if (owned) {
+    object_ = ObjectHandle::Unwrap(info[0].As<Napi::Object>());
+    owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+    object_->TrackLink(this);
+  }
   Tag(env, info.This(), Kind::Link);
   addon_ = Addon::Get(env);
   addon_->TrackLink(this);
@@ -122,7 +132,8 @@ Napi::Value LinkHandle::GetClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), link_ == nullptr && fd_ < 0 && !attachment_);
 }
 
-// info() -> { id, type (libbpf's name), programId }; id 0 for attachments that are not links.
+// info() -> { id, type (libbpf's name), programId, target, ... } (see system.cc); id 0 and
+// the attachment's kind for attachments that are not links.
 Napi::Value LinkHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (attachment_) {
@@ -135,15 +146,7 @@ Napi::Value LinkHandle::Info(const Napi::CallbackInfo& info) {
     out.Set("programId", prog_info.id);
     return out;
   }
-  bpf_link_info link_info{};
-  __u32 len = sizeof(link_info);
-  Check(env, bpf_link_get_info_by_fd(RequireFd(env, "link.info"), &link_info, &len), "link.info");
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", link_info.id);
-  const char* type = libbpf_bpf_link_type_str(static_cast<bpf_link_type>(link_info.type));
-  out.Set("type", type != nullptr ? type : "unknown");
-  out.Set("programId", link_info.prog_id);
-  return out;
+  return LinkInfoObject(env, RequireFd(env, "link.info"), "link.info");
 }
 
 // pin(path): the link (and its program) stays attached after this process closes it.
@@ -181,6 +184,14 @@ Napi::Value LinkHandle::Update(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Check(env, bpf_link_update(RequireFd(env, "link.update"), prog_fd, nullptr), "link.update");
+  return env.Undefined();
+}
+
+// forceDetach(): BPF_LINK_DETACH, the program leaves its hook even while other fds or pins
+// hold the link (cgroup, netns, XDP, tcx, netfilter... links; others refuse, EOPNOTSUPP).
+Napi::Value LinkHandle::ForceDetach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env, bpf_link_detach(RequireFd(env, "link.detach")), "link.detach");
   return env.Undefined();
 }
 

@@ -19,8 +19,9 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
   static Napi::Function Init(Napi::Env env);
   static Napi::Object New(Napi::Env env, bpf_link* link, Napi::Object owner);
   // A link the kernel gave as a bare fd (BPF_LINK_CREATE made by us, e.g. XDP with mode
-  // flags, tcx with a direction): closing the fd detaches it.
-  static Napi::Object NewFromFd(Napi::Env env, int fd, Napi::Object owner);
+  // flags, tcx with a direction): closing the fd detaches it. With a null owner, a link
+  // opened by id (Link.fromId): closing it drops this process's reference only.
+  static Napi::Object NewFromFd(Napi::Env env, int fd, Napi::Value owner);
   // An attachment that is not a BPF link (socket filter, clsact, XDP through netlink):
   // releasing the handle detaches it.
   static Napi::Object NewFromAttachment(Napi::Env env, std::unique_ptr<Attachment> attachment, Napi::Object owner);
@@ -36,6 +37,7 @@ class LinkHandle : public Napi::ObjectWrap<LinkHandle>, public Resource {
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Unpin(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
+  Napi::Value ForceDetach(const Napi::CallbackInfo& info);
   Napi::Value ReadIter(const Napi::CallbackInfo& info);
   Napi::Value OpenIter(const Napi::CallbackInfo& info);
   int RequireFd(Napi::Env env, const char* operation);

@@ -10,6 +10,7 @@
 
 #include "addon.h"
 #include "object.h"
+#include "system.h"
 #include "util/args.h"
 #include "util/log.h"
 #include "util/errors.h"
@@ -60,6 +61,7 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceMethod("unpin", &MapHandle::Unpin),
       InstanceAccessor("pinPath", &MapHandle::GetPinPath, nullptr),
       InstanceMethod("close", &MapHandle::Close),
+      InstanceMethod("info", &MapHandle::Info),
       InstanceMethod("writeData", &MapHandle::WriteData),
   });
 }
@@ -92,13 +94,18 @@ void MapHandle::CloseStandalone() {
 Napi::Value MapHandle::OpenPinned(Napi::Env env, const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) ThrowBpfError(env, "openPinned", -fd, path);
+  return FromFd(env, fd, "openPinned", path + " (is it a map?)");
+}
+
+// A MapHandle owning `fd` (closed here if it is not a map).
+Napi::Value MapHandle::FromFd(Napi::Env env, int fd, const std::string& operation, const std::string& detail) {
   std::unique_ptr<Standalone> standalone(new Standalone());
   standalone->fd = fd;
   __u32 len = sizeof(standalone->info);
   int err = bpf_map_get_info_by_fd(fd, &standalone->info, &len);
   if (err < 0) {
     close(fd);
-    ThrowBpfError(env, "openPinned", -err, path + " (is it a map?)");
+    ThrowBpfError(env, operation, -err, detail);
   }
   Napi::Object handle = Addon::Get(env)->map_ctor.New({env.Null(), Napi::External<Standalone>::New(env, standalone.get())});
   standalone.release();  // owned by the handle now
@@ -144,6 +151,12 @@ Napi::Value MapHandle::GetPinPath(const Napi::CallbackInfo& info) {
 Napi::Value MapHandle::Close(const Napi::CallbackInfo& info) {
   CloseStandalone();
   return info.Env().Undefined();
+}
+
+// info() -> the kernel's view of the map: id, name, type, sizes, flags (see system.cc).
+Napi::Value MapHandle::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return MapInfoObject(env, RequireFd(env, "map.info"), "map.info");
 }
 
 bpf_map* MapHandle::Require(Napi::Env env, const std::string& operation) {

@@ -23,6 +23,8 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
 
   // A map pinned in bpffs, outside any object.
   static Napi::Value OpenPinned(Napi::Env env, const std::string& path);
+  // A map by an fd of it that this handle then owns (BpfMap.fromId).
+  static Napi::Value FromFd(Napi::Env env, int fd, const std::string& operation, const std::string& detail);
 
   // The map of an object (or a BpfError when the object is closed or busy), or nullptr for
   // a map opened from a pin (a BpfError once closed).
@@ -47,6 +49,7 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value Unpin(const Napi::CallbackInfo& info);
   Napi::Value GetPinPath(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
 
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetType(const Napi::CallbackInfo& info);

@@ -73,6 +73,7 @@ void ObjectHandle::Release() {
   // A load in flight owns the object until it returns (environment teardown only: close()
   // from JavaScript defers instead).
   while (executing_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  OrphanLoad();
   std::set<Resource*> links;
   links.swap(links_);
   for (Resource* link : links) link->Release();
@@ -161,10 +162,27 @@ class LoadWorker : public Napi::AsyncWorker {
     owner_->executing_.store(false);
   }
 
+  // The object went away first (the environment's cleanup released it while the verifier
+  // ran): the completion must not touch it, nor JavaScript, which may no longer run.
+  void Orphan() { owner_ = nullptr; }
+
+  // Called from libuv: nothing may throw out of it. While a worker_thread is terminated,
+  // JavaScript cannot run, and settling the promise fails: then there is no one to tell.
   void OnOK() override {
+    if (owner_ == nullptr) return;
+    owner_->load_worker_ = nullptr;
+    owner_->busy_ = false;
+    try {
+      Settle();
+    } catch (...) {
+      // The environment is going away.
+    }
+  }
+
+ private:
+  void Settle() {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    owner_->busy_ = false;
     try {
       if (owner_->close_pending_) {
         owner_->Release();
@@ -187,7 +205,6 @@ class LoadWorker : public Napi::AsyncWorker {
     }
   }
 
- private:
   ObjectHandle* owner_;
   Napi::ObjectReference receiver_;  // keeps the object alive while the verifier runs
   bpf_object* obj_;
@@ -202,10 +219,18 @@ Napi::Value ObjectHandle::Load(const Napi::CallbackInfo& info) {
   if (loaded_) ThrowBpfError(env, "load", EALREADY, "object '" + name_ + "' is already loaded");
   LoadWorker* worker = new LoadWorker(this, Value());
   Napi::Promise promise = worker->Promise();
+  load_worker_ = worker;
   busy_ = true;
   executing_.store(true);
   worker->Queue();
   return promise;
+}
+
+void ObjectHandle::OrphanLoad() {
+  if (load_worker_ != nullptr) {
+    load_worker_->Orphan();
+    load_worker_ = nullptr;
+  }
 }
 
 Napi::Value ObjectHandle::Close(const Napi::CallbackInfo& info) {

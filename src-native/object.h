@@ -14,6 +14,8 @@
 
 namespace ebpf {
 
+class LoadWorker;
+
 class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -37,6 +39,8 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
 
  private:
   friend class LoadWorker;
+  // A load in flight will not touch this object when it completes.
+  void OrphanLoad();
 
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
@@ -52,6 +56,7 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
   bool loaded_ = false;
   bool close_pending_ = false;
   bool busy_ = false;                    // load() in flight: refuse other calls
+  LoadWorker* load_worker_ = nullptr;    // that load, until it completes or is orphaned
   std::atomic<bool> executing_{false};   // the verifier is running on a worker thread
   std::set<Resource*> links_;
   std::vector<napi_ref> data_buffers_;

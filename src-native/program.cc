@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cerrno>
 #include <vector>
 
 #include "addon.h"
 #include "link.h"
 #include "object.h"
+#include "system.h"
 #include "util/args.h"
 #include "util/errors.h"
 #include "util/type_tags.h"
@@ -398,23 +398,10 @@ Napi::Value ProgramHandle::AttachUsdt(const Napi::CallbackInfo& info) {
   });
 }
 
-// info() -> the kernel's view of the loaded program: id, tag, sizes, run statistics.
+// info() -> the kernel's view of the loaded program: id, tag, sizes, maps, run statistics.
 Napi::Value ProgramHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = LoadedFd(env, "program.info");
-  bpf_prog_info prog_info{};
-  __u32 len = sizeof(prog_info);
-  Check(env, bpf_prog_get_info_by_fd(fd, &prog_info, &len), "program.info", "program '" + name_ + "'");
-  char tag[2 * BPF_TAG_SIZE + 1];
-  for (int i = 0; i < BPF_TAG_SIZE; i++) snprintf(tag + 2 * i, 3, "%02x", prog_info.tag[i]);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", prog_info.id);
-  out.Set("tag", tag);
-  out.Set("jitedSize", prog_info.jited_prog_len);
-  out.Set("xlatedSize", prog_info.xlated_prog_len);
-  out.Set("runCount", Napi::BigInt::New(env, static_cast<uint64_t>(prog_info.run_cnt)));
-  out.Set("runTimeNs", Napi::BigInt::New(env, static_cast<uint64_t>(prog_info.run_time_ns)));
-  return out;
+  return ProgramInfoObject(env, LoadedFd(env, "program.info"), "program.info");
 }
 
 // testRun(data, repeat, ctx?) -> { retval, duration, data }: BPF_PROG_TEST_RUN, synchronous.

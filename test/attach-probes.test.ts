@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BpfObject, features } from '../lib';
-import { DIST_INDEX, fixture, getpriority, onlyWith, runNode, writeScript } from './helpers/kernel';
+import { BpfError, BpfObject, Link, features, listLinks } from '../lib';
+import { DIST_INDEX, eventually, fixture, getpriority, onlyWith, runNode, writeScript } from './helpers/kernel';
 
 const TARGET_C = `#include <stdlib.h>
 #include <sys/sdt.h>
@@ -145,6 +145,32 @@ describe('links', () => {
     expect(again.split('\n').find((l) => l.startsWith(`${process.pid} `))).toBeDefined();
     it.close();
     expect(() => it.stream()).toThrow(/closed/);
+  });
+
+  test('Link.openPinned: a pinned link outlives its object and is opened again by its pin', async () => {
+    const pin = `/sys/fs/bpf/ebpf-link-${process.pid}`;
+    const mapPin = `/sys/fs/bpf/ebpf-notalink-${process.pid}`;
+    try {
+      const link = obj.program('on_sys_enter').attachTrace();
+      const { id } = link.info;
+      link.pin(pin);
+      obj.map('hits').pin(mapPin);
+      obj.close();
+      expect(listLinks().some((l) => l.id === id)).toBe(true); // the pin holds it
+
+      const again = Link.openPinned(pin);
+      expect(again.info).toMatchObject({ id, type: 'raw_tracepoint' });
+      expect(again.program).toBe('on_sys_enter');
+      again.unpin();
+      again.close();
+      expect(await eventually(() => !listLinks().some((l) => l.id === id))).toBe(true);
+
+      expect(() => Link.openPinned(mapPin)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/is pinned, but not a link/) }));
+      expect(() => Link.openPinned(pin)).toThrow(BpfError);
+      expect(() => Link.openPinned(pin)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    } finally {
+      for (const p of [pin, mapPin]) fs.rmSync(p, { force: true });
+    }
   });
 
   test('a link dropped without close() is detached when collected, with a warning naming it', async () => {

@@ -1,4 +1,5 @@
 // The native surface of the addon (src-native/), declared once, by hand. Only lib/ uses it.
+import type { LinkInfo, MapInfo, ProgramInfo } from '../lib/system';
 
 export interface NativeErrorInfo {
   operation: string;
@@ -77,7 +78,7 @@ export interface NativeProgramHandle {
     cookies: bigint[] | undefined,
   ): NativeLinkHandle;
   attachUsdt(binary: string, provider: string, name: string, pid: number, cookie: bigint): NativeLinkHandle;
-  info(): { id: number; tag: string; jitedSize: number; xlatedSize: number; runCount: bigint; runTimeNs: bigint };
+  info(): ProgramInfo;
   attachSocketFilter(socketFd: number): NativeLinkHandle;
   attachSkLookup(netnsPath: string): NativeLinkHandle;
   attachNetfilter(protocolFamily: string, hook: string, priority: number, defrag: boolean): NativeLinkHandle;
@@ -117,6 +118,7 @@ export interface NativeMapHandle {
   readonly pinPath: string | null;
   /** Maps opened from a pin only: closes their fd. */
   close(): void;
+  info(): MapInfo;
   writeData(offset: number, bytes: Uint8Array): void;
 }
 
@@ -124,10 +126,12 @@ export interface NativeLinkHandle {
   readonly fd: number;
   readonly closed: boolean;
   destroy(): void;
-  info(): { id: number; type: string; programId: number };
+  info(): LinkInfo;
   pin(path: string): void;
   unpin(path?: string): void;
   update(programFd: number): void;
+  /** BPF_LINK_DETACH: off its hook even while other fds or pins hold the link. */
+  forceDetach(): void;
   readIter(): string;
   /** A new run of the iterator: an fd to read until EOF, then close. */
   openIter(): number;
@@ -172,6 +176,13 @@ export interface NativeBinding {
   probeHelper(programType: string, helperId: number): boolean;
   probeFentry(btfId: number): boolean;
   enableStats(): number;
+  listPrograms(): ProgramInfo[];
+  listMaps(): MapInfo[];
+  listLinks(): LinkInfo[];
+  programInfoById(id: number): ProgramInfo;
+  openMapById(id: number): NativeMapHandle;
+  openLinkById(id: number): NativeLinkHandle;
+  openPinnedLink(path: string): NativeLinkHandle;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;

@@ -44,5 +44,6 @@ export function cacheMapHandle(h: NativeMapHandle): NativeMapHandle {
     pin: h.pin.bind(h),
     unpin: h.unpin.bind(h),
     close: h.close.bind(h),
+    info: h.info.bind(h),
   };
 }

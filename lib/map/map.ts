@@ -4,6 +4,7 @@ import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/p
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import { native } from '../binding';
 import { bpfError } from '../errors';
+import { type MapInfo, bySystemId, checkId } from '../system';
 import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
 import { cacheMapHandle } from './handle';
@@ -60,8 +61,16 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
    * (`withCodecs`). Close it when done.
    */
   static openPinned(path: string): BpfMap<Buffer, Buffer> {
-    const handle = native.openPinnedMap(path);
-    return new BpfMap<Buffer, Buffer>(handle, standaloneContext(handle));
+    return standaloneMap(native.openPinnedMap(path));
+  }
+
+  /**
+   * The map with kernel id `id` (see listMaps()), made by any process: a view on its own fd,
+   * like openPinned(). Unknown id: BpfError ENOENT. Needs CAP_SYS_ADMIN. Close it when done.
+   */
+  static fromId(id: number): BpfMap<Buffer, Buffer> {
+    checkId(id, 'BpfMap.fromId');
+    return standaloneMap(bySystemId(() => native.openMapById(id)));
   }
 
   /** @internal Maps come from BpfObject.maps / map(name). */
@@ -138,6 +147,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
       throw new TypeError(`maxEntries must be an integer from 0 to 2^32-1, got ${value}`);
     }
     this.#handle.maxEntries = value;
+  }
+
+  /** The kernel's view of the map once loaded: its id (as in listMaps()), name, type, sizes, flags. */
+  get info(): MapInfo {
+    this.#owner.assertLoaded('map.info');
+    return this.#handle.info();
   }
 
   /** The map's file descriptor once loaded. */
@@ -407,7 +422,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return this.#handle.pinPath;
   }
 
-  /** For a map from openPinned(): closes it (readers first). Maps of an object close with it. */
+  /** For a map from openPinned() or fromId(): closes it (readers first). Maps of an object close with it. */
   close(): void {
     if (this.#owner.standalone) this.#owner.closeStandalone?.();
   }
@@ -455,7 +470,11 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   }
 }
 
-/** The context of a map opened from a pin: it is loaded until closed, and owns its readers. */
+function standaloneMap(handle: NativeMapHandle): BpfMap<Buffer, Buffer> {
+  return new BpfMap<Buffer, Buffer>(handle, standaloneContext(handle));
+}
+
+/** The context of a map opened from a pin or by id: it is loaded until closed, and owns its readers. */
 function standaloneContext(handle: NativeMapHandle): ObjectContext {
   let closed = false;
   const readers = new Set<Closable>();

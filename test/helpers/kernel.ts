@@ -160,3 +160,13 @@ export function removeVethPair(pair: VethPair): boolean {
   for (const ns of [pair.nsA, pair.nsB]) spawnSync('ip', ['netns', 'del', ns]);
   return ![pair.nsA, pair.nsB].some((ns) => fs.existsSync(`/var/run/netns/${ns}`));
 }
+
+/** Polls `check` until it holds, for what the kernel does after an RCU grace period or in a
+ * worker (freeing ids, tearing down perf events); no duration is asserted. */
+export async function eventually(check: () => boolean, tries = 300): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
+}
