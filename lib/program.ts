@@ -5,6 +5,7 @@ import type { NativeLinkHandle, NativeProgramHandle } from '../typings/native';
 import { BpfError, bpfError, capabilitiesFor, withCapabilities } from './errors';
 import { features, probe } from './features';
 import { Link, LinkGroup } from './link';
+import { native } from './binding';
 import type { ObjectContext } from './resource';
 import type { ProgramInfo } from './system';
 
@@ -37,25 +38,20 @@ export function withFeatureHint(attach: () => Link, hint: () => string | undefin
 }
 
 /** An interface's index, from its name (in this process's network namespace) or the index itself. */
-function interfaceIndex(iface: string | number): number {
+function interfaceIndex(operation: string, iface: string | number): number {
   if (typeof iface === 'number') {
-    if (!Number.isInteger(iface) || iface < 1) throw new TypeError(`interface index must be a positive integer, got ${iface}`);
-    // The kernel says only EINVAL for an index that is not there (e.g. the interface went away).
-    const known = fs.readdirSync('/sys/class/net').some((name) => {
-      try {
-        return Number(fs.readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim()) === iface;
-      } catch {
-        return false;
-      }
-    });
-    if (!known) throw bpfError('attach', 'ENODEV', `no network interface with index ${iface} in this network namespace`);
-    return iface;
+    if (!Number.isInteger(iface) || iface < 1 || iface > 0xffffffff) throw new TypeError(`interface index must be a positive integer, got ${iface}`);
+  } else if (typeof iface !== 'string' || !iface) {
+    throw new TypeError(`interface must be a name or an index, got ${String(iface)}`);
   }
-  try {
-    return Number(fs.readFileSync(`/sys/class/net/${iface.replace(/\//g, '')}/ifindex`, 'utf8').trim());
-  } catch {
-    throw bpfError('attach', 'ENODEV', `no network interface '${iface}' in this network namespace`);
+  // Asked of the kernel for this network namespace: it says only EINVAL for an index that
+  // is not there (e.g. the interface went away).
+  const index = native.interfaceIndex(iface);
+  if (index === 0) {
+    const which = typeof iface === 'number' ? `with index ${iface}` : `'${iface}'`;
+    throw bpfError(operation, 'ENODEV', `no network interface ${which} in this network namespace`);
   }
+  return index;
 }
 
 /** "a, b and 3 more": a list of attach targets, briefly. */
@@ -219,7 +215,7 @@ export class Program {
    * outlives a process killed before it could close it.
    */
   attachXdp(iface: string | number, options: { mode?: 'skb' | 'driver' | 'hw'; replace?: boolean } = {}): Link {
-    const ifindex = interfaceIndex(iface);
+    const ifindex = interfaceIndex('attachXdp', iface);
     const flags = options.mode === undefined ? 0 : XDP_MODES[options.mode];
     if (flags === undefined) throw new TypeError(`mode must be 'skb', 'driver' or 'hw', got ${String(options.mode)}`);
     if (options.replace !== undefined && typeof options.replace !== 'boolean') throw new TypeError(`replace must be a boolean, got ${String(options.replace)}`);
@@ -238,7 +234,7 @@ export class Program {
    * process made it and no other of its filters is on it.
    */
   attachTc(iface: string | number, options: { direction?: 'ingress' | 'egress'; priority?: number; api?: 'tcx' | 'clsact' } = {}): Link {
-    const ifindex = interfaceIndex(iface);
+    const ifindex = interfaceIndex('attachTc', iface);
     const direction = options.direction ?? 'ingress';
     if (direction !== 'ingress' && direction !== 'egress') throw new TypeError(`direction must be 'ingress' or 'egress', got ${String(direction)}`);
     const { priority } = options;

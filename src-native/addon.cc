@@ -49,6 +49,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceValue("openMapById", Napi::Function::New(env, OpenMapById, "openMapById")),
       InstanceValue("openLinkById", Napi::Function::New(env, OpenLinkById, "openLinkById")),
       InstanceValue("openPinnedLink", Napi::Function::New(env, OpenPinnedLink, "openPinnedLink")),
+      InstanceValue("interfaceIndex", Napi::Function::New(env, InterfaceIndex, "interfaceIndex")),
       InstanceValue("ObjectHandle", ObjectHandle::Init(env)),
       InstanceValue("RingBufferHandle", RingBufferHandle::Init(env)),
       InstanceValue("PerfBufferHandle", PerfBufferHandle::Init(env)),

@@ -321,6 +321,18 @@ Napi::Value OpenLinkById(const Napi::CallbackInfo& info) {
   return LinkHandle::NewFromFd(env, fd, env.Null());
 }
 
+// interfaceIndex(name | index) -> the index in this thread's network namespace (asked of
+// the kernel, not sysfs, which shows the namespace it was mounted in), or 0 when there is none.
+Napi::Value InterfaceIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsNumber()) {
+    char name[IF_NAMESIZE] = {};
+    uint32_t index = GetUint32(env, info[0], "interface index");
+    return Napi::Number::New(env, if_indextoname(index, name) != nullptr ? index : 0);
+  }
+  return Napi::Number::New(env, if_nametoindex(GetString(env, info[0], "interface name").c_str()));
+}
+
 Napi::Value OpenPinnedLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = GetString(env, info[0], "pin path");

@@ -25,6 +25,8 @@ Napi::Value ProgramInfoById(const Napi::CallbackInfo& info);
 Napi::Value OpenMapById(const Napi::CallbackInfo& info);
 // openLinkById(id) -> LinkHandle (no object; closing it drops this process's reference)
 Napi::Value OpenLinkById(const Napi::CallbackInfo& info);
+// interfaceIndex(name | index) -> the interface's index here, 0 when there is no such one
+Napi::Value InterfaceIndex(const Napi::CallbackInfo& info);
 // openPinnedLink(path) -> LinkHandle of the link pinned there (no object, as by id)
 Napi::Value OpenPinnedLink(const Napi::CallbackInfo& info);
 

@@ -39,6 +39,6 @@ describe('examples/tc-drop', () => {
   test('bad ports and a missing interface are clear errors', () => {
     expectToolError('tc-drop', ['lo'], 2, 'give an interface and at least one port');
     expectToolError('tc-drop', ['lo', '70000'], 2, "PORT must be an integer from 1 to 65535, got '70000'");
-    expectToolError('tc-drop', ['nosuch0', '80'], 1, "attach: no network interface 'nosuch0'");
+    expectToolError('tc-drop', ['nosuch0', '80'], 1, "attachTc: no network interface 'nosuch0'");
   });
 });

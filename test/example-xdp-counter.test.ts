@@ -48,7 +48,7 @@ describe('examples/xdp-counter', () => {
   });
 
   test('an unknown interface is a clear error; bad flags exit with 2', () => {
-    expectToolError('xdp-counter', ['nosuch0'], 1, "attach: no network interface 'nosuch0'");
+    expectToolError('xdp-counter', ['nosuch0'], 1, "attachXdp: no network interface 'nosuch0'");
     expectToolError('xdp-counter', ['-m', 'turbo', 'lo'], 2, "--mode must be skb or driver, got 'turbo'");
     expectToolError('xdp-counter', ['-i', '0', 'lo'], 2, "--interval must be an integer from 1 to 3600, got '0'");
   });

@@ -182,7 +182,7 @@ const { execFileSync } = require('child_process');
     expect(out.before.tc).toMatchObject({ type: 'tcx', detached: false, ifindex: out.before.xdp.ifindex });
     expect(out.after.xdp).toEqual(expect.objectContaining({ ifindex: 0, detached: true, target: 'xdp (detached)' }));
     expect(out.after.tc).toEqual(expect.objectContaining({ ifindex: 0, detached: true }));
-    expect(out.again).toEqual({ name: 'BpfError', code: 'ENODEV', message: `attach: no network interface with index ${out.before.xdp.ifindex} in this network namespace` });
+    expect(out.again).toEqual({ name: 'BpfError', code: 'ENODEV', message: `attachXdp: no network interface with index ${out.before.xdp.ifindex} in this network namespace` });
     expect(out.closed).toEqual([true, true]);
     // The child is gone, and its links with it.
     expect(await eventually(noneOf(ids.links, [out.before.xdp.id, out.before.tc.id]))).toBe(true);

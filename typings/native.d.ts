@@ -183,6 +183,8 @@ export interface NativeBinding {
   openMapById(id: number): NativeMapHandle;
   openLinkById(id: number): NativeLinkHandle;
   openPinnedLink(path: string): NativeLinkHandle;
+  /** The interface's index in this network namespace, 0 when there is none. */
+  interfaceIndex(iface: string | number): number;
   setErrorFactory(factory: (info: NativeErrorInfo) => Error): void;
   ObjectHandle: new (source: string | Uint8Array, options: NativeOpenOptions) => NativeObjectHandle;
   RingBufferHandle: new (maps: NativeMapHandle[], onBatch: NativeBatchCallback, batchSize: number) => NativeRingBufferHandle;
