@@ -6,7 +6,6 @@
 #include <cstring>
 #include <unistd.h>
 #include <vector>
-#include <vector>
 
 #include "addon.h"
 #include "object.h"
@@ -124,6 +123,7 @@ Napi::Value MapHandle::Unpin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_map* map = Require(env, "map.unpin");
   std::string path = info[0].IsUndefined() ? "" : GetString(env, info[0], "pin path");
+  if (!path.empty()) CheckOnBpffs(env, path, "map.unpin");
   LogCapture log;
   if (map != nullptr) {
     Check(env, bpf_map__unpin(map, path.empty() ? nullptr : path.c_str()), "map.unpin", path, &log);
@@ -316,8 +316,11 @@ uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_
 }
 
 // dataBuffer() -> ArrayBuffer over the section's memory itself (before load, its initial
-// value; after load, the mmapped map: libbpf maps it at the same address). Reads and writes
-// go straight to the kernel map with no call at all. The object detaches it on close.
+// value; after load, the mmapped map: libbpf maps it at the same address), or null after
+// load when libbpf did not map the section (the kernel mmaps only sections with a
+// non-static variable: a .rodata of bpf_printk formats is read with a lookup instead).
+// Reads and writes go straight to the kernel map with no call at all. The object detaches
+// it when it loads (libbpf remaps or unmaps that memory) and when it closes.
 // .rodata is mapped read-only after load: the TypeScript layer never writes it then.
 Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -325,6 +328,7 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   if (map == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t size = 0;
   void* data = bpf_map__initial_value(map, &size);
+  if (data == nullptr && object_->IsLoaded() && bpf_map__fd(map) >= 0) return env.Null();
   if (data == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section");
   napi_value buffer;
   NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, data, size, nullptr, nullptr, &buffer), Napi::Value());
@@ -333,7 +337,8 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
 }
 
 // writeData(offset, bytes): into the initial value before load; into the live map after
-// (not .rodata: the kernel froze it, and its mapping is read-only).
+// (not .rodata: the kernel froze it, and its mapping is read-only). A loaded section that
+// is not memory-mapped is written with a lookup and an update of its one element.
 Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t offset = GetUint32(env, info[0], "offset");
@@ -342,6 +347,20 @@ Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   if (raw_ != nullptr && object_->IsLoaded() && (bpf_map__map_flags(raw_) & BPF_F_RDONLY_PROG) != 0) {
     ThrowBpfError(env, "globals.set", EPERM,
                   "map '" + name_ + "' is read-only once loaded (the kernel froze it): set .rodata variables before load()");
+  }
+  size_t mapped_size = 0;  // libbpf writes it unconditionally: never pass null
+  if (raw_ != nullptr && object_->IsLoaded() && bpf_map__initial_value(raw_, &mapped_size) == nullptr) {
+    int fd = RequireFd(env, "globals.set");
+    std::vector<uint8_t> value(ValueSize());
+    if (offset > value.size() || bytes.size > value.size() - offset) {
+      ThrowBpfError(env, "globals.set", ERANGE, "bytes " + std::to_string(offset) + "+" + std::to_string(bytes.size) +
+                                                    " of map '" + name_ + "' (" + std::to_string(value.size()) + " bytes)");
+    }
+    uint32_t key = 0;
+    Check(env, bpf_map_lookup_elem(fd, &key, value.data()), "globals.set", "map '" + name_ + "'");
+    if (bytes.size != 0) std::memcpy(value.data() + offset, bytes.data, bytes.size);
+    Check(env, bpf_map_update_elem(fd, &key, value.data(), BPF_ANY), "globals.set", "map '" + name_ + "'");
+    return env.Undefined();
   }
   uint8_t* target = DataRange(env, "globals.set", offset, bytes.size);
   if (bytes.size != 0) std::memmove(target, bytes.data, bytes.size);

@@ -27,4 +27,8 @@ uint32_t GetUint32(Napi::Env env, const Napi::Value& value, const char* what);
 // An optional bigint from 0 to 2^64-1 (undefined: 0), e.g. a BPF cookie.
 uint64_t GetOptionalUint64(Napi::Env env, const Napi::Value& value, const char* what);
 
+// unpin() removes a file: only one on a BPF file system (bpffs), never a file elsewhere
+// that a wrong path names. A BpfError (EINVAL, or the errno of statfs) otherwise.
+void CheckOnBpffs(Napi::Env env, const std::string& path, const char* operation);
+
 }  // namespace ebpf
