@@ -212,6 +212,14 @@ void MapHandle::SetMaxEntries(const Napi::CallbackInfo& info, const Napi::Value&
   bpf_map* map = Require(env, "map.maxEntries");
   if (map == nullptr) ThrowBpfError(env, "map.maxEntries", EBUSY, "map '" + name_ + "' exists in the kernel already");
   uint32_t n = GetUint32(env, value, "maxEntries");
+  // A global section (.data, .rodata, .bss...) is one element over memory libbpf mapped at
+  // open; libbpf sizes its munmap at close from max_entries, so a change there unmapped
+  // memory that was not its own (found by the API fuzzer: a crash at a later allocation).
+  size_t section_size = 0;
+  if (bpf_map__initial_value(map, &section_size) != nullptr && n != bpf_map__max_entries(map)) {
+    ThrowBpfError(env, "map.maxEntries", EINVAL,
+                  "map '" + name_ + "' is a global data section: it holds one element, its maxEntries cannot change");
+  }
   Check(env, bpf_map__set_max_entries(map, n), "map.maxEntries", "map '" + name_ + "'");
 }
 

@@ -54,6 +54,17 @@ describe('global sections libbpf does not memory-map', () => {
   });
 });
 
+test('maxEntries of a global data section cannot change (libbpf unmapped memory not its own at close)', () => {
+  const obj = open('types');
+  for (const map of obj.maps.filter((m) => /\.(rodata|data|bss)/.test(m.name))) {
+    expect(() => (map.maxEntries = 4096)).toThrow(/global data section: it holds one element/);
+    map.maxEntries = 1; // the same value is no change
+    expect(map.maxEntries).toBe(1);
+  }
+  obj.map('records').maxEntries = 64; // an ordinary map still resizes
+  expect(obj.map('records').maxEntries).toBe(64);
+});
+
 describe('bytes arguments', () => {
   let obj: BpfObject;
   beforeEach(async () => {
