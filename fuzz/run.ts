@@ -123,7 +123,9 @@ function runBatch(options: FuzzOptions, target: Target, from: number, count: num
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (child.pid !== undefined) removePrivatePaths(child.pid);
-      if (!ended && running < 0 && result.finished.length === 0 && result.findings.length > 0 && result.findings.every((f) => f.index < 0)) {
+      // A child that dies before its first case (the addon does not load, the harness
+      // throws) is the harness's failure, not a finding of the cases: stop.
+      if (!ended && running < 0 && result.finished.length === 0 && result.findings.every((f) => f.index < 0)) {
         reject(new Error(`the fuzz child failed before its first case: ${result.findings.map((f) => f.message).join('; ')}\n${stderr}`));
         return;
       }

@@ -390,6 +390,12 @@ Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
   }
   uint32_t max = GetUint32(env, info[1], "batch size");
   if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
+  // Both buffers are allocated up front: refuse a batch that cannot be (rather than a
+  // plain allocation Error from Node-API).
+  if ((key_size + value_bytes) * static_cast<size_t>(max) > (static_cast<size_t>(1) << 30)) {
+    throw Napi::RangeError::New(env, "batch of " + std::to_string(max) + " entries of " +
+                                         std::to_string(key_size + value_bytes) + " bytes is over 1 GiB: use a smaller batchSize");
+  }
   Napi::Buffer<uint8_t> keys = Napi::Buffer<uint8_t>::New(env, key_size * max);
   Napi::Buffer<uint8_t> values = Napi::Buffer<uint8_t>::New(env, value_bytes * max);
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, token_size);
