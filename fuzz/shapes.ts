@@ -112,6 +112,9 @@ export function generateDeclarations(rng: Rng, prefix: string): Declarations {
       }
       fields.push({ name: member('f'), shape: leaf(depth), qualifier });
     }
+    // At least one named member: a struct of unnamed bitfields alone has size 0 (a GNU
+    // extension), which is no value at all.
+    if (!fields.some((f) => f.name !== null)) fields.push({ name: member('f'), shape: { k: 'int', t: rng.pick(INTS) }, qualifier: '' });
     const shape = { k: 'record' as const, union, name: !anonymous && (top || rng.chance(0.5)) ? fresh(union ? 'u' : 's') : null, fields, packed: rng.chance(0.1), typedef: null as string | null };
     if (shape.name) {
       decls.push(`${declareRecord(shape, '')};`);
