@@ -236,7 +236,8 @@ const MUTATORS: Record<string, Mutator> = {
     if (mine.length === 0) return MUTATORS.splice(rng, elf, others);
     const s = rng.pick(mine);
     const other = rng.pick(others);
-    const theirs = sections(other).find((t) => t.name === s.name && t.type !== 8) ?? rng.pick(sections(other).filter((t) => t.type !== 8).concat([]) || [s]);
+    const candidates = sections(other).filter((t) => t.type !== 8);
+    const theirs = candidates.find((t) => t.name === s.name) ?? (candidates.length > 0 ? rng.pick(candidates) : undefined);
     if (!theirs) return MUTATORS.bitflip(rng, elf, others);
     const n = Math.min(s.size, theirs.size);
     other.copy(elf, s.offset, theirs.offset, theirs.offset + n);
