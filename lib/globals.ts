@@ -31,7 +31,11 @@ interface Variable extends GlobalInfo {
   codec: Codec;
 }
 
-/** A view over a section's memory (the mmapped map after load), made on first use. */
+/**
+ * A view over a section's memory (the mmapped map after load), made on first use; for a
+ * loaded section that libbpf did not map (only static variables in it), a fresh copy read
+ * from the map on every use.
+ */
 class SectionView {
   #view: DataView | undefined;
   readonly #map: NativeMapHandle;
@@ -42,7 +46,13 @@ class SectionView {
 
   get(): DataView {
     if (!this.#view || this.#view.buffer.byteLength === 0) {
-      const buffer = this.#map.dataBuffer(); // detached (byteLength 0) once the object closes
+      // detached (byteLength 0) when the object loads (libbpf remaps it) and when it closes
+      const buffer = this.#map.dataBuffer();
+      if (buffer === null) {
+        const copy = this.#map.lookup(Buffer.alloc(this.#map.keySize));
+        if (!copy) throw bpfError('globals.get', 'ENOENT', `section map '${this.#map.name}' has no element`);
+        return new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
+      }
       this.#view = new DataView(buffer);
     }
     return this.#view;

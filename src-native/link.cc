@@ -170,6 +170,7 @@ Napi::Value LinkHandle::Unpin(const Napi::CallbackInfo& info) {
     Check(env, bpf_link__unpin(link_), "link.unpin");
   } else {
     std::string path = GetString(env, info[0], "pin path");
+    CheckOnBpffs(env, path, "link.unpin");
     if (unlink(path.c_str()) < 0) ThrowBpfError(env, "link.unpin", errno, path);
   }
   return env.Undefined();

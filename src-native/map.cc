@@ -6,7 +6,6 @@
 #include <cstring>
 #include <unistd.h>
 #include <vector>
-#include <vector>
 
 #include "addon.h"
 #include "object.h"
@@ -131,6 +130,7 @@ Napi::Value MapHandle::Unpin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_map* map = Require(env, "map.unpin");
   std::string path = info[0].IsUndefined() ? "" : GetString(env, info[0], "pin path");
+  if (!path.empty()) CheckOnBpffs(env, path, "map.unpin");
   LogCapture log;
   if (map != nullptr) {
     Check(env, bpf_map__unpin(map, path.empty() ? nullptr : path.c_str()), "map.unpin", path, &log);
@@ -225,6 +225,14 @@ void MapHandle::SetMaxEntries(const Napi::CallbackInfo& info, const Napi::Value&
   bpf_map* map = Require(env, "map.maxEntries");
   if (map == nullptr) ThrowBpfError(env, "map.maxEntries", EBUSY, "map '" + name_ + "' exists in the kernel already");
   uint32_t n = GetUint32(env, value, "maxEntries");
+  // A global section (.data, .rodata, .bss...) is one element over memory libbpf mapped at
+  // open; libbpf sizes its munmap at close from max_entries, so a change there unmapped
+  // memory that was not its own (found by the API fuzzer: a crash at a later allocation).
+  size_t section_size = 0;
+  if (bpf_map__initial_value(map, &section_size) != nullptr && n != bpf_map__max_entries(map)) {
+    ThrowBpfError(env, "map.maxEntries", EINVAL,
+                  "map '" + name_ + "' is a global data section: it holds one element, its maxEntries cannot change");
+  }
   Check(env, bpf_map__set_max_entries(map, n), "map.maxEntries", "map '" + name_ + "'");
 }
 
@@ -329,8 +337,11 @@ uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_
 }
 
 // dataBuffer() -> ArrayBuffer over the section's memory itself (before load, its initial
-// value; after load, the mmapped map: libbpf maps it at the same address). Reads and writes
-// go straight to the kernel map with no call at all. The object detaches it on close.
+// value; after load, the mmapped map: libbpf maps it at the same address), or null after
+// load when libbpf did not map the section (the kernel mmaps only sections with a
+// non-static variable: a .rodata of bpf_printk formats is read with a lookup instead).
+// Reads and writes go straight to the kernel map with no call at all. The object detaches
+// it when it loads (libbpf remaps or unmaps that memory) and when it closes.
 // .rodata is mapped read-only after load: the TypeScript layer never writes it then.
 Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -338,6 +349,7 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   if (map == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t size = 0;
   void* data = bpf_map__initial_value(map, &size);
+  if (data == nullptr && object_->IsLoaded() && bpf_map__fd(map) >= 0) return env.Null();
   if (data == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section");
   napi_value buffer;
   NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, data, size, nullptr, nullptr, &buffer), Napi::Value());
@@ -346,7 +358,8 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
 }
 
 // writeData(offset, bytes): into the initial value before load; into the live map after
-// (not .rodata: the kernel froze it, and its mapping is read-only).
+// (not .rodata: the kernel froze it, and its mapping is read-only). A loaded section that
+// is not memory-mapped is written with a lookup and an update of its one element.
 Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t offset = GetUint32(env, info[0], "offset");
@@ -355,6 +368,20 @@ Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   if (raw_ != nullptr && object_->IsLoaded() && (bpf_map__map_flags(raw_) & BPF_F_RDONLY_PROG) != 0) {
     ThrowBpfError(env, "globals.set", EPERM,
                   "map '" + name_ + "' is read-only once loaded (the kernel froze it): set .rodata variables before load()");
+  }
+  size_t mapped_size = 0;  // libbpf writes it unconditionally: never pass null
+  if (raw_ != nullptr && object_->IsLoaded() && bpf_map__initial_value(raw_, &mapped_size) == nullptr) {
+    int fd = RequireFd(env, "globals.set");
+    std::vector<uint8_t> value(ValueSize());
+    if (offset > value.size() || bytes.size > value.size() - offset) {
+      ThrowBpfError(env, "globals.set", ERANGE, "bytes " + std::to_string(offset) + "+" + std::to_string(bytes.size) +
+                                                    " of map '" + name_ + "' (" + std::to_string(value.size()) + " bytes)");
+    }
+    uint32_t key = 0;
+    Check(env, bpf_map_lookup_elem(fd, &key, value.data()), "globals.set", "map '" + name_ + "'");
+    if (bytes.size != 0) std::memcpy(value.data() + offset, bytes.data, bytes.size);
+    Check(env, bpf_map_update_elem(fd, &key, value.data(), BPF_ANY), "globals.set", "map '" + name_ + "'");
+    return env.Undefined();
   }
   uint8_t* target = DataRange(env, "globals.set", offset, bytes.size);
   if (bytes.size != 0) std::memmove(target, bytes.data, bytes.size);
@@ -376,6 +403,12 @@ Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
   }
   uint32_t max = GetUint32(env, info[1], "batch size");
   if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
+  // Both buffers are allocated up front: refuse a batch that cannot be (rather than a
+  // plain allocation Error from Node-API).
+  if ((key_size + value_bytes) * static_cast<size_t>(max) > (static_cast<size_t>(1) << 30)) {
+    throw Napi::RangeError::New(env, "batch of " + std::to_string(max) + " entries of " +
+                                         std::to_string(key_size + value_bytes) + " bytes is over 1 GiB: use a smaller batchSize");
+  }
   Napi::Buffer<uint8_t> keys = Napi::Buffer<uint8_t>::New(env, key_size * max);
   Napi::Buffer<uint8_t> values = Napi::Buffer<uint8_t>::New(env, value_bytes * max);
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, token_size);

@@ -77,14 +77,7 @@ void ObjectHandle::Release() {
   std::set<Resource*> links;
   links.swap(links_);
   for (Resource* link : links) link->Release();
-  for (napi_ref ref : data_buffers_) {
-    napi_value buffer = nullptr;
-    if (napi_get_reference_value(env_, ref, &buffer) == napi_ok && buffer != nullptr) {
-      napi_detach_arraybuffer(env_, buffer);
-    }
-    napi_delete_reference(env_, ref);
-  }
-  data_buffers_.clear();
+  DetachDataBuffers();
   if (obj_ != nullptr) {
     bpf_object__close(obj_);
     obj_ = nullptr;
@@ -93,6 +86,17 @@ void ObjectHandle::Release() {
     addon_->UntrackObject(this);
     addon_ = nullptr;
   }
+}
+
+void ObjectHandle::DetachDataBuffers() {
+  for (napi_ref ref : data_buffers_) {
+    napi_value buffer = nullptr;
+    if (napi_get_reference_value(env_, ref, &buffer) == napi_ok && buffer != nullptr) {
+      napi_detach_arraybuffer(env_, buffer);
+    }
+    napi_delete_reference(env_, ref);
+  }
+  data_buffers_.clear();
 }
 
 void ObjectHandle::TrackDataBuffer(Napi::Env env, napi_value array_buffer) {
@@ -219,6 +223,7 @@ Napi::Value ObjectHandle::Load(const Napi::CallbackInfo& info) {
   if (loaded_) ThrowBpfError(env, "load", EALREADY, "object '" + name_ + "' is already loaded");
   LoadWorker* worker = new LoadWorker(this, Value());
   Napi::Promise promise = worker->Promise();
+  DetachDataBuffers();
   load_worker_ = worker;
   busy_ = true;
   executing_.store(true);

@@ -49,6 +49,11 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info);
 
+  // Detaches every ArrayBuffer handed out over the global sections. load() calls it too:
+  // libbpf remaps that memory then, and unmaps it for sections the kernel cannot mmap
+  // (e.g. a .rodata of static variables only), so no view may outlive the old mapping.
+  void DetachDataBuffers();
+
   bpf_object* obj_ = nullptr;
   std::vector<uint8_t> image_;  // kept for bpf_object__open_mem
   std::string name_;

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cerrno>
 #include <vector>
 
@@ -411,6 +413,8 @@ Napi::Value ProgramHandle::TestRun(const Napi::CallbackInfo& info) {
   Bytes data = info[0].IsUndefined() ? Bytes() : GetBytes(env, info[0], "data");
   uint32_t repeat = info[1].IsUndefined() ? 1 : GetUint32(env, info[1], "repeat");
   Bytes ctx = info[2].IsUndefined() ? Bytes() : GetBytes(env, info[2], "ctx");
+  // The kernel takes 32-bit sizes: a larger buffer would be cut short silently.
+  if (data.size > UINT32_MAX - 4096 || ctx.size > UINT32_MAX) ThrowTypeError(env, "testRun data and ctx must be under 4 GiB");
   // Room for programs that grow the packet (XDP may add up to a page of headroom).
   std::vector<uint8_t> in(data.data, data.data + data.size);
   std::vector<uint8_t> out(data.size + 4096);

@@ -104,7 +104,8 @@ export interface NativeMapHandle {
   readonly btfKeyTypeId: number;
   readonly btfValueTypeId: number;
   /** The global section's own memory (detached when the object closes). */
-  dataBuffer(): ArrayBuffer;
+  /** null after load for a section libbpf did not memory-map (read it with lookup). */
+  dataBuffer(): ArrayBuffer | null;
   lookupBatch(token: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };
   updateBatch(keys: Uint8Array, values: Uint8Array, count: number, flags: number): number;
   deleteBatch(keys: Uint8Array, count: number): number;

@@ -230,6 +230,9 @@ interface Field {
   bitSize: number;
   bitOffset: number; // bit within that first byte
   signed: boolean;
+  /** Index of the member it belongs to: the fields of an anonymous struct inside a union
+   * are one member of the union, set together. */
+  member?: number;
 }
 
 function objectCodec(kind: 'struct' | 'union', size: number, fields: Field[], name: string = kind): Codec<Record<string, unknown>> {
@@ -253,10 +256,9 @@ function objectCodec(kind: 'struct' | 'union', size: number, fields: Field[], na
       }
       if (kind === 'union') {
         const given = fields.filter((f) => value[f.name] !== undefined);
-        if (given.length > 1) throw new TypeError(`${path}: set one member of ${name}, not ${given.map((f) => f.name).join(' and ')}`);
-        new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0);
-        for (const f of given) f.codec.encode(value[f.name], view, offset + f.offset, `${path}.${f.name}`);
-        return;
+        if (new Set(given.map((f) => f.member ?? f.name)).size > 1) {
+          throw new TypeError(`${path}: set one member of ${name}, not ${given.map((f) => f.name).join(' and ')}`);
+        }
       }
       new Uint8Array(view.buffer, view.byteOffset + offset, size).fill(0); // padding and missing fields: zero
       for (const f of fields) {
@@ -388,7 +390,8 @@ export class CodecFactory {
     if (element.kind === 'int' && element.size === 1) {
       const isChar = ((element.encoding ?? 0) & BTF_INT_CHAR) !== 0 || element.name === 'char';
       if (isChar) return { ...cstring(length), name };
-      if (!((element.encoding ?? 0) & BTF_INT_SIGNED)) {
+      // bool[N] stays an array of booleans (the BOOL encoding), as bool does alone
+      if (!((element.encoding ?? 0) & (BTF_INT_SIGNED | BTF_INT_BOOL))) {
         return {
           size: length,
           name,
@@ -408,21 +411,22 @@ export class CodecFactory {
 
   #objectCodec(t: BtfType, name: string): Codec {
     const fields: Field[] = [];
-    const collect = (type: BtfType, base: number) => {
-      for (const m of type.members ?? []) {
+    const collect = (type: BtfType, base: number, group?: number) => {
+      (type.members ?? []).forEach((m, index) => {
         const member = this.btf.resolve(m.type);
+        const at = group ?? index;
         if (!m.name && (member.kind === 'struct' || member.kind === 'union')) {
           // Anonymous struct/union: its fields belong to the enclosing object, as in C.
-          collect(member, base + m.bitOffset / 8);
-          continue;
+          collect(member, base + m.bitOffset / 8, at);
+          return;
         }
         const signed = member.kind === 'int' && ((member.encoding ?? 0) & BTF_INT_SIGNED) !== 0;
         if (m.bitSize) {
-          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + Math.floor(m.bitOffset / 8), bitSize: m.bitSize, bitOffset: m.bitOffset % 8, signed });
+          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + Math.floor(m.bitOffset / 8), bitSize: m.bitSize, bitOffset: m.bitOffset % 8, signed, member: at });
         } else {
-          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + m.bitOffset / 8, bitSize: 0, bitOffset: 0, signed });
+          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + m.bitOffset / 8, bitSize: 0, bitOffset: 0, signed, member: at });
         }
-      }
+      });
     };
     collect(t, 0);
     return objectCodec(t.kind as 'struct' | 'union', t.size as number, fields, name);

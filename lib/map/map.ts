@@ -514,7 +514,7 @@ function standaloneContext(handle: NativeMapHandle): ObjectContext {
 /** Errors that mean "no batch operations here" (old kernel, or a map type without them). */
 function batchUnsupported(e: unknown): boolean {
   const code = (e as { code?: string }).code;
-  return code === 'EINVAL' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'E524' || code === 'ENOSYS';
+  return code === 'EINVAL' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOTSUPP' || code === 'E524' || code === 'ENOSYS';
 }
 
 function withBatchFallback(batch: () => number, oneByOne: () => number): number {

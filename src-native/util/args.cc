@@ -1,33 +1,74 @@
 #include "args.h"
 
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
+#include <cerrno>
 #include <cmath>
 
 #include "errors.h"
 
 namespace ebpf {
 
+namespace {
+
+// Views over a SharedArrayBuffer have no ArrayBuffer to ask for its data (Napi's
+// ArrayBuffer::Data() fails on one): take the view's own pointer and length, which
+// Node-API gives for both kinds. A view over a detached or shrunk (resizable) buffer has
+// length 0 and no data.
+void CheckNotDetached(Napi::Env env, napi_value buffer, const char* what) {
+  bool is_arraybuffer = false, detached = false;
+  if (napi_is_arraybuffer(env, buffer, &is_arraybuffer) == napi_ok && is_arraybuffer &&
+      napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached) {
+    ThrowTypeError(env, std::string(what) + " is a detached buffer");
+  }
+}
+
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
+}  // namespace
+
 Bytes GetBytes(Napi::Env env, const Napi::Value& value, const char* what) {
   Bytes out;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
   if (value.IsTypedArray()) {
-    Napi::TypedArray array = value.As<Napi::TypedArray>();
-    Napi::ArrayBuffer buffer = array.ArrayBuffer();
-    if (buffer.IsDetached()) ThrowTypeError(env, std::string(what) + " is a detached buffer");
-    out.data = static_cast<const uint8_t*>(buffer.Data()) + array.ByteOffset();
-    out.size = array.ByteLength();
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset), Bytes());
+    CheckNotDetached(env, buffer, what);
+    out.size = length * ElementSize(type);
   } else if (value.IsDataView()) {
-    Napi::DataView view = value.As<Napi::DataView>();
-    Napi::ArrayBuffer buffer = view.ArrayBuffer();
-    if (buffer.IsDetached()) ThrowTypeError(env, std::string(what) + " is a detached buffer");
-    out.data = static_cast<const uint8_t*>(buffer.Data()) + view.ByteOffset();
-    out.size = view.ByteLength();
+    size_t length = 0, offset = 0;
+    NAPI_THROW_IF_FAILED(env, napi_get_dataview_info(env, value, &length, &data, &buffer, &offset), Bytes());
+    CheckNotDetached(env, buffer, what);
+    out.size = length;
   } else if (value.IsArrayBuffer()) {
-    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
-    if (buffer.IsDetached()) ThrowTypeError(env, std::string(what) + " is a detached buffer");
-    out.data = static_cast<const uint8_t*>(buffer.Data());
-    out.size = buffer.ByteLength();
+    CheckNotDetached(env, value, what);
+    size_t length = 0;
+    NAPI_THROW_IF_FAILED(env, napi_get_arraybuffer_info(env, value, &data, &length), Bytes());
+    out.size = length;
   } else {
     ThrowTypeError(env, std::string(what) + " must be a Buffer, Uint8Array or ArrayBuffer");
   }
+  // Empty: no pointer at all (a detached view's would be its old offset from null).
+  out.data = out.size == 0 ? nullptr : static_cast<const uint8_t*>(data);
   if (out.data == nullptr && out.size != 0) ThrowTypeError(env, std::string(what) + " has no data");
   return out;
 }
@@ -96,6 +137,14 @@ std::vector<uint64_t> GetOptionalUint64List(Napi::Env env, const Napi::Value& va
     out.push_back(static_cast<uint64_t>(d));
   }
   return out;
+}
+
+void CheckOnBpffs(Napi::Env env, const std::string& path, const char* operation) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) < 0) ThrowBpfError(env, operation, errno, path);
+  if (static_cast<unsigned long>(fs.f_type) != static_cast<unsigned long>(BPF_FS_MAGIC)) {
+    ThrowBpfError(env, operation, EINVAL, path + " is not on a BPF file system (bpffs): only pins are removed");
+  }
 }
 
 }  // namespace ebpf

@@ -35,4 +35,8 @@ std::vector<std::string> GetOptionalStringList(Napi::Env env, const Napi::Value&
 // number (undefined: empty), e.g. cookies or file offsets.
 std::vector<uint64_t> GetOptionalUint64List(Napi::Env env, const Napi::Value& value, const char* what);
 
+// unpin() removes a file: only one on a BPF file system (bpffs), never a file elsewhere
+// that a wrong path names. A BpfError (EINVAL, or the errno of statfs) otherwise.
+void CheckOnBpffs(Napi::Env env, const std::string& path, const char* operation);
+
 }  // namespace ebpf

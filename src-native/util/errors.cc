@@ -33,6 +33,8 @@ std::string ErrnoName(int err) {
     EBPF_LIBBPF_ERRNO_NAME(LIBBPF_ERRNO__WRNGPID)
     EBPF_LIBBPF_ERRNO_NAME(LIBBPF_ERRNO__INVSEQ)
     EBPF_LIBBPF_ERRNO_NAME(LIBBPF_ERRNO__NLPARSE)
+    case 524:  // the kernel's internal ENOTSUPP, which leaks to user space from BPF syscalls
+      return "ENOTSUPP";
     default:
       break;
   }
