@@ -2,7 +2,7 @@ export { BpfObject, type OpenOptions } from './object';
 export { Program, type TestRunResult } from './program';
 export { BpfMap } from './map/map';
 export { RawMap, type UpdateFlag } from './map/raw';
-export { Globals, type GlobalInfo, type TypedGlobals } from './globals';
+export { type GlobalAccessor, Globals, type GlobalInfo, type TypedGlobals } from './globals';
 export { generateTypes, type GenerateOptions } from './gen/types';
 export { Btf, BtfKind, type BtfType, type BtfMember, type BtfKindName } from './btf/btf';
 export { type Codec, type CodecOptions, CodecFactory, encodeValue, decodeValue, u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool, cstring, bytes, array, struct } from './btf/codec';
