@@ -30,6 +30,14 @@ struct {
 
 __u64 sequence = 0;
 
+/* The head of each fill record, for decoding by BTF type (ringBuffer({ type })). */
+struct fill_head {
+	__u64 seq;
+	__u32 lo;
+	__u32 hi;
+};
+EBPF_RECORD_TYPE(fill_head);
+
 #define FILL(size)                                                              \
 	SEC("xdp")                                                              \
 	int fill_##size(struct xdp_md *ctx)                                     \

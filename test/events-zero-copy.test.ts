@@ -139,6 +139,35 @@ describe('ring buffer batches, in place', () => {
   });
 });
 
+describe('decodeView', () => {
+  test('batches decode in place with one DataView; records read one by one use decode', async () => {
+    produce('to_big', 300);
+    produce('to_small', 5);
+    using reader = new RingBuffer([obj.map('big'), obj.map('small')], {
+      batchSize: 1000,
+      decode: (data, map) => ({ seq: seqOf(data), size: data.length, map, how: 'decode' }),
+      decodeView: (view, offset, size, map) => ({ seq: Number(view.getBigUint64(offset, true)), size, map, how: 'view' }),
+    });
+    const got: { seq: number; size: number; map: string; how: string }[] = [];
+    for await (const batch of reader.batches()) {
+      got.push(...batch);
+      if (got.length === 305) break;
+    }
+    expect(got.every((r) => r.how === 'view' && r.size === 64)).toBe(true);
+    expect(got.filter((r) => r.map === 'big').map((r) => r.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(got.filter((r) => r.map === 'small').map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    produce('to_big', 2);
+    using again = new RingBuffer(obj.map('big'), {
+      decode: (data) => ({ seq: seqOf(data), how: 'decode' }),
+      decodeView: (view, offset) => ({ seq: Number(view.getBigUint64(offset, true)), how: 'view' }),
+    });
+    expect(again.drain()).toEqual([
+      { seq: 300, how: 'decode' },
+      { seq: 301, how: 'decode' },
+    ]);
+  });
+});
+
 describe('perf buffer batches from a slab pool', () => {
   test('a held batch keeps its slab while later drains reuse released ones', async () => {
     using reader = obj.map('perf').perfBuffer({ pageCount: 16 });

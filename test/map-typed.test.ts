@@ -101,6 +101,32 @@ describe('typed map views (from BTF)', () => {
     expect(fromPerf.map((e) => e.counter)).toEqual([9n]);
     expect(() => obj.map('events').ringBuffer({ type: 'nope' })).toThrow(/no type named 'nope'/);
   });
+
+  test('batches of typed records decode in place with the compiled decoder, as drain() does', async () => {
+    obj.close();
+    obj = BpfObject.open(fixture('types'));
+    obj.globals.set('target_tgid', process.pid);
+    obj.globals.set('multiplier', 2);
+    await obj.load();
+    using link = obj.program('on_getpriority').attach();
+    void link;
+    type Event = { pid: number; multiplier: number; counter: bigint; comm: string };
+    using reader = obj.map('events').ringBuffer<Event>({ type: 'event' });
+    getpriority(3);
+    const decoded: Event[] = [];
+    for await (const batch of reader.batches()) {
+      decoded.push(...batch, ...[batch.at(-1) as Event]);
+      break;
+    }
+    expect(decoded.map((e) => [e.pid, e.multiplier, e.counter])).toEqual([
+      [process.pid, 2, 2n],
+      [process.pid, 2, 4n],
+      [process.pid, 2, 6n],
+      [process.pid, 2, 6n],
+    ]);
+    expect(typeof decoded[0].comm).toBe('string');
+    expect(Object.keys(decoded[0])).toEqual(Object.keys(decoded[1])); // one shape for every record
+  });
 });
 
 describe('globals', () => {

@@ -37,15 +37,25 @@ export class RecordBatch<T> implements Iterable<T> {
   readonly #decode: (data: Buffer, source: number) => T;
   readonly #start: number;
   readonly #release: (() => void) | undefined;
+  readonly #decodeView: InPlaceDecoder<T> | undefined;
+  #view: DataView | undefined;
   #released = false;
 
   /** @internal */
-  constructor(slab: Buffer, meta: Uint32Array, start: number, decode: (data: Buffer, source: number) => T, release?: () => void) {
+  constructor(
+    slab: Buffer,
+    meta: Uint32Array,
+    start: number,
+    decode: (data: Buffer, source: number) => T,
+    release?: () => void,
+    decodeView?: InPlaceDecoder<T>,
+  ) {
     this.#slab = slab;
     this.#meta = meta;
     this.#start = start;
     this.#decode = decode;
     this.#release = release;
+    this.#decodeView = decodeView;
   }
 
   /** Every record's bytes, each at an 8-byte aligned offset (valid until the batch is released). */
@@ -86,7 +96,13 @@ export class RecordBatch<T> implements Iterable<T> {
   at(i: number): T | undefined {
     const index = i < 0 ? this.length + i : i;
     if (index < 0 || index >= this.length) return undefined;
-    return this.#decode(this.data(index), this.#meta[(this.#start + index) * 4 + 2]);
+    const q = (this.#start + index) * 4;
+    if (this.#decodeView) {
+      const slab = this.slab;
+      this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
+      return this.#decodeView(this.#view, this.#meta[q], this.#meta[q + 1], this.#meta[q + 2]);
+    }
+    return this.#decode(this.data(index), this.#meta[q + 2]);
   }
 
   /** Calls `visit` for each record with one DataView over the whole slab: no allocation per record. */
@@ -99,7 +115,7 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** A copy of the batch in memory of its own, valid for as long as it is referenced. */
   copy(): RecordBatch<T> {
-    return new RecordBatch(Buffer.from(this.slab), this.#meta.slice(this.#start * 4), 0, this.#decode);
+    return new RecordBatch(Buffer.from(this.slab), this.#meta.slice(this.#start * 4), 0, this.#decode, undefined, this.#decodeView);
   }
 
   /** Hands the batch's memory back to the reader now (the loop does it when it moves on). */
@@ -113,6 +129,9 @@ export class RecordBatch<T> implements Iterable<T> {
     for (let i = 0; i < this.length; i++) yield this.at(i) as T;
   }
 }
+
+/** Decodes a record in place: `offset` and `size` locate it in `view`, which spans the batch. */
+export type InPlaceDecoder<T> = (view: DataView, offset: number, size: number, source: number) => T;
 
 interface QueuedBatch {
   slab: Buffer;
@@ -177,6 +196,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
 
   /** Turns a record into what the iteration yields; `source` is the map index or the CPU. */
   protected abstract decodeRecord(data: Buffer, source: number): T;
+
+  /** A decoder that reads records in place, with one DataView per batch, when the subclass has one. */
+  protected inPlaceDecoder(): InPlaceDecoder<T> | undefined {
+    return undefined;
+  }
 
   /** A lost-samples notice (perf buffers): counted by the subclass, yielded when it returns a value. */
   protected onLost(_count: number, _source: number): T | undefined {
@@ -337,10 +361,17 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
           this.#queued -= head.meta.length / 4 - head.next;
           if (this.#queued < this.#highWaterMark) this.#resume();
           const token = head.token;
-          const batch = new RecordBatch(head.slab, head.meta, head.next, (data, source) => this.decodeRecord(data, source), () => {
-            this.#lent.delete(batch);
-            this.#release(token);
-          });
+          const batch = new RecordBatch(
+            head.slab,
+            head.meta,
+            head.next,
+            (data, source) => this.decodeRecord(data, source),
+            () => {
+              this.#lent.delete(batch);
+              this.#release(token);
+            },
+            this.inPlaceDecoder(),
+          );
           this.#lent.add(batch);
           try {
             yield batch;

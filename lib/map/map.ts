@@ -482,7 +482,8 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
    */
   ringBuffer<T = Buffer>(options: RingBufferOptions<T> & { type?: string } = {}): RingBuffer<T> {
     const decode = options.decode ?? this.#typeDecoder<T>(options.type) ?? ((data: Buffer) => data as unknown as T);
-    return new RingBuffer<T>([this as BpfMap<unknown, unknown>], { ...options, decode });
+    const decodeView = options.decode ? options.decodeView : (options.decodeView ?? this.#typeViewDecoder<T>(options.type));
+    return new RingBuffer<T>([this as BpfMap<unknown, unknown>], { ...options, decode, decodeView });
   }
 
   /**
@@ -501,6 +502,17 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     if (!codecs) throw new TypeError(`object '${this.#owner.name}' has no BTF to decode '${type}' records with`);
     const codec = codecs.named(type) as Codec<T>;
     return (data: Buffer) => decodeWith(codec, data, 0);
+  }
+
+  /** The BTF type's compiled decoder, reading a record in place (batches of ring buffers). */
+  #typeViewDecoder<T>(type: string | undefined): RingBufferOptions<T>['decodeView'] {
+    if (type === undefined) return undefined;
+    const codec = this.#owner.codecs()?.named(type) as Codec<T> | undefined;
+    if (!codec) return undefined;
+    return (view, offset, size) => {
+      if (size < codec.size) throw new RangeError(`a ${size}-byte record is shorter than ${codec.name} (${codec.size} bytes)`);
+      return codec.decode(view, offset);
+    };
   }
 
   toString(): string {
