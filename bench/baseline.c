@@ -270,7 +270,7 @@ int main(int argc, char **argv) {
     fill(obj, "perf_64", perf_n);
     perf_seen = 0;
     cpu_start = cpu_now();
-      double t = now();
+    double t = now();
     int err = perf_buffer__consume(pb);
     double dt = now() - t;
     if (err < 0) fprintf(stderr, "perf consume: %d\n", err);
@@ -283,7 +283,7 @@ int main(int argc, char **argv) {
   const int ops = 200000;
   for (int r = 0; r < repeats; r++) {
     cpu_start = cpu_now();
-      double t = now();
+    double t = now();
     for (uint32_t k = 0; k < (uint32_t)ops; k++) {
       uint64_t v = k;
       bpf_map_update_elem(table, &k, &v, BPF_ANY);
@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
     uint64_t token = 0;
     long total = 0;
     cpu_start = cpu_now();
-      double t = now();
+    double t = now();
     for (int first = 1;; first = 0) {
       __u32 count = 4096;
       int err = bpf_map_lookup_batch(table, first ? NULL : &token, &token, keys, values, &count, NULL);
@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
   for (int r = 0; r < repeats; r++) {
     const long reads = 20000000;
     cpu_start = cpu_now();
-      double t = now();
+    double t = now();
     for (long i = 0; i < reads; i++) checksum += *seq;
     report("global_mmap", now() - t, reads, 0);
   }

@@ -10,7 +10,7 @@ export { type BytesInput } from './map/bytes';
 export { Link, LinkGroup } from './link';
 export { RingBuffer, type RingBufferOptions, type RingBufferRecord, type RingBufferStats } from './events/ring-buffer';
 export { PerfBuffer, type PerfBufferOptions, type PerfRecord, type PerfLost, type PerfBufferStats } from './events/perf-buffer';
-export { RecordBatch, type ReaderOptions } from './events/reader';
+export { type InPlaceDecoder, RecordBatch, type ReaderOptions } from './events/reader';
 export { TracePipe, tracePipe, parseTraceLine, type TraceLine, type TracePipeOptions } from './events/trace-pipe';
 export { BpfError, VerifierError, CompileError, type CompileDiagnostic } from './errors';
 export { type CompileOptions } from './compile';
