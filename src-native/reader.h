@@ -173,8 +173,6 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     for (const Batch& b : ready_) n += b.meta.size() / 4;
     return n;
   }
-  uint32_t batch_size() const { return batch_size_; }
-  bool has_outstanding() const { return !outstanding_.empty(); }
 
   // The derived destructor calls this (the base's would run after Derived is gone).
   void Free() {

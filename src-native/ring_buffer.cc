@@ -1,12 +1,9 @@
 #include "ring_buffer.h"
 
-#include <bpf/libbpf_version.h>
-
+#include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <bpf/bpf.h>
 
 #include <cerrno>
 #include <string>

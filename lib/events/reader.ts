@@ -202,6 +202,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     return undefined;
   }
 
+  /** Whether batches may carry lost-sample notices (perf buffers): if not, no pass looks for them. */
+  protected reportsLost(): boolean {
+    return true;
+  }
+
   /** A lost-samples notice (perf buffers): counted by the subclass, yielded when it returns a value. */
   protected onLost(_count: number, _source: number): T | undefined {
     return undefined;
@@ -255,6 +260,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
 
   /** Lost-sample notices leave the batch here: counted, or queued as items. */
   #takeLost(meta: Uint32Array): Uint32Array {
+    if (!this.reportsLost()) return meta;
     let lost = 0;
     for (let q = 3; q < meta.length; q += 4) if (meta[q] === KIND_LOST) lost++;
     if (lost === 0) return meta;
