@@ -50,6 +50,8 @@ struct Batch {
   uint64_t end = 0;
   uint32_t token = 0;          // 0 until handed to JavaScript
   napi_ref buffer = nullptr;   // weak, to the batch's ArrayBuffer
+  std::shared_ptr<std::vector<uint32_t>> table;  // the table lent to JavaScript
+  napi_ref table_buffer = nullptr;               // weak, to the table's ArrayBuffer
   bool released = false;
 };
 
@@ -76,6 +78,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   ~Reader() override {
     for (Batch& b : outstanding_) {
       if (b.buffer != nullptr) napi_delete_reference(this->Env(), b.buffer);
+      if (b.table_buffer != nullptr) napi_delete_reference(this->Env(), b.table_buffer);
     }
   }
 
@@ -195,7 +198,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   }
 
   // Hands the oldest ready batch to JavaScript: an external Buffer over its memory, a
-  // Uint32Array copy of its table, and its token. Plain Node-API calls: false, and no
+  // Uint32Array over its table, and its token. Plain Node-API calls: false, and no
   // exception, when JavaScript cannot run. The batch is outstanding either way.
   bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta, napi_value* token) noexcept {
     Batch& batch = ready_.front();
@@ -223,25 +226,49 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
       ok = ok && napi_get_typedarray_info(env, *slab, &type, &length, &data, &array_buffer, &offset) == napi_ok &&
            napi_create_reference(env, array_buffer, 0, &b.buffer) == napi_ok;
     }
-    size_t meta_bytes = b.meta.size() * sizeof(uint32_t);
-    ok = ok && napi_create_arraybuffer(env, meta_bytes, &data, &array_buffer) == napi_ok;
-    if (ok && meta_bytes != 0) std::memcpy(data, b.meta.data(), meta_bytes);
-    ok = ok && napi_create_typedarray(env, napi_uint32_array, b.meta.size(), array_buffer, 0, meta) == napi_ok;
+    // The table is lent too, from the same reused vector: no zero-filled allocation and
+    // no copy per batch. It is detached, and its memory reused, when the batch is released.
+    size_t count = b.meta.size();
+    if (count == 0) {
+      ok = ok && napi_create_arraybuffer(env, 0, &data, &array_buffer) == napi_ok;
+    } else {
+      std::shared_ptr<std::vector<uint32_t>> table;
+      std::shared_ptr<void>* hint = nullptr;
+      try {
+        table = std::make_shared<std::vector<uint32_t>>(std::move(b.meta));
+        hint = new std::shared_ptr<void>(table);
+      } catch (...) {
+        ok = false;
+      }
+      ok = ok && napi_create_external_arraybuffer(env, table->data(), count * sizeof(uint32_t), FreeOwner, hint, &array_buffer) == napi_ok;
+      if (!ok) delete hint;
+      ok = ok && napi_create_reference(env, array_buffer, 0, &b.table_buffer) == napi_ok;
+      b.table = std::move(table);
+    }
+    ok = ok && napi_create_typedarray(env, napi_uint32_array, count, array_buffer, 0, meta) == napi_ok;
     ok = ok && napi_create_uint32(env, b.token, token) == napi_ok;
-    ReturnTable(std::move(b.meta));
-    std::vector<uint32_t>().swap(b.meta);
     return ok;
   }
 
-  // Detaches the batch's ArrayBuffer (JavaScript then sees a zero-length Buffer).
-  static void Detach(napi_env env, Batch& b) noexcept {
-    if (b.buffer == nullptr) return;
+  // Detaches an ArrayBuffer lent to JavaScript (JavaScript then sees zero bytes).
+  static void DetachRef(napi_env env, napi_ref& ref) noexcept {
+    if (ref == nullptr) return;
     napi_value value;
-    if (env != nullptr && napi_get_reference_value(env, b.buffer, &value) == napi_ok && value != nullptr) {
+    if (env != nullptr && napi_get_reference_value(env, ref, &value) == napi_ok && value != nullptr) {
       napi_detach_arraybuffer(env, value);
     }
-    if (env != nullptr) napi_delete_reference(env, b.buffer);
-    b.buffer = nullptr;
+    if (env != nullptr) napi_delete_reference(env, ref);
+    ref = nullptr;
+  }
+
+  // Detaches the batch's bytes and table; the table's memory is then ours to reuse.
+  void Detach(napi_env env, Batch& b) noexcept {
+    DetachRef(env, b.buffer);
+    DetachRef(env, b.table_buffer);
+    if (b.table) {
+      ReturnTable(std::move(*b.table));
+      b.table.reset();
+    }
   }
 
   // Retires released batches from the front, in delivery order, then polls again when
@@ -299,7 +326,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   }
 
   void OnEnvTeardown() noexcept override {
-    for (Batch& b : outstanding_) b.buffer = nullptr;  // the environment frees its references
+    for (Batch& b : outstanding_) b.buffer = b.table_buffer = nullptr;  // the environment frees its references
     DropAll(nullptr);
     self()->FreeNative();
   }

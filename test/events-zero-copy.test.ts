@@ -72,7 +72,8 @@ describe('ring buffer batches, in place', () => {
     }
     expect(released(error)).toBe(true);
     expect(() => old?.data(0)).toThrow(/batch was released/);
-    expect(old?.length).toBe(100); // the table stays readable
+    expect(old?.length).toBe(100); // the count stays readable
+    expect(() => old?.offset(0)).toThrow(/batch was released/);
     expect(kept?.released).toBe(false);
     expect(sequence(kept as RecordBatch<unknown>)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(seqOf(kept?.data(99) as Buffer)).toBe(99);

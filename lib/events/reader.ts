@@ -36,6 +36,7 @@ export class RecordBatch<T> implements Iterable<T> {
   readonly #meta: Uint32Array;
   readonly #decode: (data: Buffer, source: number) => T;
   readonly #start: number;
+  readonly #length: number;
   readonly #release: (() => void) | undefined;
   readonly #decodeView: InPlaceDecoder<T> | undefined;
   #view: DataView | undefined;
@@ -53,6 +54,7 @@ export class RecordBatch<T> implements Iterable<T> {
     this.#slab = slab;
     this.#meta = meta;
     this.#start = start;
+    this.#length = meta.length / 4 - start;
     this.#decode = decode;
     this.#release = release;
     this.#decodeView = decodeView;
@@ -60,10 +62,14 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** Every record's bytes, each at an 8-byte aligned offset (valid until the batch is released). */
   get slab(): Buffer {
+    this.#check();
+    return this.#slab;
+  }
+
+  #check(): void {
     if (this.#released) {
       throw bpfError('recordBatch', 'EBADF', 'the batch was released (the loop moved on, or the reader closed): take batch.copy() to keep a batch');
     }
-    return this.#slab;
   }
 
   /** Whether the batch has been released: its memory is then the reader's again. */
@@ -73,16 +79,18 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** Number of records. */
   get length(): number {
-    return this.#meta.length / 4 - this.#start;
+    return this.#length;
   }
 
   /** Offset of record `i` in `slab`. */
   offset(i: number): number {
+    this.#check();
     return this.#meta[(this.#start + i) * 4];
   }
 
   /** Size in bytes of record `i`. */
   size(i: number): number {
+    this.#check();
     return this.#meta[(this.#start + i) * 4 + 1];
   }
 
@@ -96,6 +104,7 @@ export class RecordBatch<T> implements Iterable<T> {
   at(i: number): T | undefined {
     const index = i < 0 ? this.length + i : i;
     if (index < 0 || index >= this.length) return undefined;
+    this.#check();
     const q = (this.#start + index) * 4;
     if (this.#decodeView) {
       const slab = this.slab;
@@ -250,12 +259,12 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     if (token !== 0 && !this.#closed) this.#handle.release(token);
   }
 
-  /** A copy of a lent slab, which is then released: for records that outlive their batch. */
-  #own(slab: Buffer, token: number): Buffer {
-    if (token === 0) return slab;
-    const copy = Buffer.from(slab);
+  /** Copies of a lent batch's bytes and table, which is then released: for records that outlive their batch. */
+  #own(slab: Buffer, meta: Uint32Array, token: number): [Buffer, Uint32Array] {
+    if (token === 0) return [slab, meta];
+    const copies: [Buffer, Uint32Array] = [Buffer.from(slab), meta.slice()];
     this.#release(token);
-    return copy;
+    return copies;
   }
 
   /** Lost-sample notices leave the batch here: counted, or queued as items. */
@@ -291,7 +300,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     const head = this.#queue[0];
     // Decoded records may keep views of their bytes: the per-record path copies each batch once.
     if (head.token !== 0) {
-      head.slab = this.#own(head.slab, head.token);
+      [head.slab, head.meta] = this.#own(head.slab, head.meta, head.token);
       head.token = 0;
     }
     const q = head.next * 4;
@@ -429,9 +438,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     const batches: NativeBatch[] = this.#handle.consume(max);
     const out: T[] = [];
     for (const [lent, raw, token] of batches) {
-      const meta = this.#takeLost(raw);
-      const slab = meta.length > 0 ? this.#own(lent, token) : lent;
-      if (meta.length === 0) this.#release(token);
+      const [slab, meta] = this.#own(lent, this.#takeLost(raw), token);
       out.push(...this.#items.splice(0));
       for (let q = 0; q < meta.length; q += 4) {
         out.push(this.decodeRecord(slab.subarray(meta[q], meta[q] + meta[q + 1]), meta[q + 2]));
