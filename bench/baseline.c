@@ -1,6 +1,8 @@
 // The C libbpf baseline: the same bench.bpf.o, the same fills, drained and operated on
 // with libbpf directly. Prints one JSON object per case on stdout.
-//   baseline <bench.bpf.o> <records-per-fill> <repeats>
+//   baseline <bench.bpf.o> <records-per-fill> <repeats> [live-calls]
+//   baseline produce <calls>    the live producer: waits for a byte on stdin, then calls
+//                               getppid() <calls> times (the bench's Node side uses it too)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -10,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +23,15 @@ static double now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+// CPU time of the whole process (user + system), as Node's process.cpuUsage() counts it.
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_start;
 
 static uint64_t checksum;
 
@@ -93,18 +107,119 @@ done:
   return n;
 }
 
+// Each case sets cpu_start (with its wall-clock start) before the timed part.
+static void produce(long calls) {
+  char go;
+  if (read(0, &go, 1) != 1) exit(1);
+  for (long i = 0; i < calls; i++) syscall(SYS_getppid);
+}
+
+// Live: a child calls getppid() `calls` times; the tracepoint writes a record carrying
+// bpf_ktime_get_ns() for each; we consume with ring_buffer__poll and take each record's
+// latency against CLOCK_MONOTONIC (the clock bpf_ktime_get_ns reads).
+static uint64_t *latencies;
+static long live_seen, live_capacity;
+
+static int on_live(void *ctx, void *data, size_t size) {
+  (void)ctx;
+  (void)size;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+  if (live_seen < live_capacity) latencies[live_seen] = now_ns - *(uint64_t *)data;
+  live_seen++;
+  return 0;
+}
+
+static int compare_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint64_t sum_per_cpu(int fd) {
+  int cpus = libbpf_num_possible_cpus();
+  uint64_t values[cpus > 0 ? cpus : 1], total = 0;
+  uint32_t zero = 0;
+  if (cpus > 0 && bpf_map_lookup_elem(fd, &zero, values) == 0)
+    for (int i = 0; i < cpus; i++) total += values[i];
+  return total;
+}
+
+static void live(struct bpf_object *obj, long calls) {
+  struct bpf_map *tgid_map = NULL;
+  bpf_object__for_each_map(tgid_map, obj) if (strstr(bpf_map__name(tgid_map), ".data.live")) break;
+  size_t tgid_size;
+  volatile uint32_t *tgid = tgid_map ? bpf_map__initial_value(tgid_map, &tgid_size) : NULL;
+  struct bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(obj, "on_getppid"));
+  if (!tgid || !link) {
+    fprintf(stderr, "live: cannot attach the tracepoint or find .data.live\n");
+    exit(1);
+  }
+  int go[2];
+  if (pipe(go) != 0) exit(1);
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(go[0], 0);
+    close(go[1]);
+    produce(calls);
+    _exit(0);
+  }
+  close(go[0]);
+  *tgid = (uint32_t)child;
+  int dropped_fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "live__dropped"));
+  uint64_t dropped_before = sum_per_cpu(dropped_fd);
+  live_capacity = calls;
+  latencies = calloc(calls, sizeof(*latencies));
+  live_seen = 0;
+  struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "live")), on_live, NULL, NULL);
+  struct rusage r0, r1;
+  getrusage(RUSAGE_SELF, &r0);
+  double t = now();
+  if (write(go[1], "g", 1) != 1) exit(1);
+  int exited = 0;
+  for (;;) {
+    int n = ring_buffer__poll(rb, 100);
+    if (!exited && waitpid(child, NULL, WNOHANG) == child) exited = 1;
+    uint64_t dropped = sum_per_cpu(dropped_fd) - dropped_before;
+    if (live_seen + (long)dropped >= calls || (exited && n == 0)) break;
+  }
+  double dt = now() - t;
+  getrusage(RUSAGE_SELF, &r1);
+  if (!exited) waitpid(child, NULL, 0);
+  double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
+               (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+  long kept = live_seen < live_capacity ? live_seen : live_capacity;
+  qsort(latencies, kept, sizeof(*latencies), compare_u64);
+  printf("{\"case\":\"live\",\"seconds\":%.9f,\"cpu\":%.9f,\"count\":%ld,\"bytes\":%ld,\"produced\":%ld,\"dropped\":%lu,"
+         "\"p50\":%lu,\"p99\":%lu}\n",
+         dt, cpu, live_seen, live_seen * 64, calls, (unsigned long)(sum_per_cpu(dropped_fd) - dropped_before),
+         (unsigned long)(kept ? latencies[kept / 2] : 0), (unsigned long)(kept ? latencies[kept * 99 / 100] : 0));
+  fflush(stdout);
+  *tgid = 0;
+  close(go[1]);
+  ring_buffer__free(rb);
+  bpf_link__destroy(link);
+  free(latencies);
+}
+
 static void report(const char *name, double seconds, long count, long bytes) {
-  printf("{\"case\":\"%s\",\"seconds\":%.9f,\"count\":%ld,\"bytes\":%ld}\n", name, seconds, count, bytes);
+  double cpu = cpu_now() - cpu_start;
+  printf("{\"case\":\"%s\",\"seconds\":%.9f,\"cpu\":%.9f,\"count\":%ld,\"bytes\":%ld}\n", name, seconds, cpu, count, bytes);
   fflush(stdout);
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: baseline <bench.bpf.o> <records-per-fill> <repeats>\n");
+  if (argc == 3 && strcmp(argv[1], "produce") == 0) {
+    produce(atol(argv[2]));
+    return 0;
+  }
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: baseline <bench.bpf.o> <records-per-fill> <repeats> [live-calls]\n");
     return 2;
   }
   int records = atoi(argv[2]);
   int repeats = atoi(argv[3]);
+  long live_calls = argc == 5 ? atol(argv[4]) : 0;
   libbpf_set_print(NULL);
   struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
   if (!obj || bpf_object__load(obj)) {
@@ -124,6 +239,7 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof(name), "fill_%d", sizes[s]);
     for (int r = 0; r < repeats; r++) {
       fill(obj, name, n);
+      cpu_start = cpu_now();
       double t = now();
       int got = ring_buffer__consume(rb);
       double dt = now() - t;
@@ -134,6 +250,7 @@ int main(int argc, char **argv) {
     for (int r = 0; r < repeats; r++) {
       struct own_ring own = own_ring_open(ring_fd, bpf_map__max_entries(ring));
       fill(obj, name, n);
+      cpu_start = cpu_now();
       double t = now();
       long got = own_ring_consume(&own);
       double dt = now() - t;
@@ -152,6 +269,7 @@ int main(int argc, char **argv) {
   for (int r = 0; r < repeats; r++) {
     fill(obj, "perf_64", perf_n);
     perf_seen = 0;
+    cpu_start = cpu_now();
     double t = now();
     int err = perf_buffer__consume(pb);
     double dt = now() - t;
@@ -164,12 +282,14 @@ int main(int argc, char **argv) {
   int table = bpf_map__fd(bpf_object__find_map_by_name(obj, "table"));
   const int ops = 200000;
   for (int r = 0; r < repeats; r++) {
+    cpu_start = cpu_now();
     double t = now();
     for (uint32_t k = 0; k < (uint32_t)ops; k++) {
       uint64_t v = k;
       bpf_map_update_elem(table, &k, &v, BPF_ANY);
     }
     report("map_update", now() - t, ops, 0);
+    cpu_start = cpu_now();
     t = now();
     for (uint32_t k = 0; k < (uint32_t)ops; k++) {
       uint64_t v;
@@ -183,6 +303,7 @@ int main(int argc, char **argv) {
     uint64_t values[4096];
     uint64_t token = 0;
     long total = 0;
+    cpu_start = cpu_now();
     double t = now();
     for (int first = 1;; first = 0) {
       __u32 count = 4096;
@@ -201,10 +322,12 @@ int main(int argc, char **argv) {
   volatile uint64_t *seq = bpf_map__initial_value(bss, &bss_size);
   for (int r = 0; r < repeats; r++) {
     const long reads = 20000000;
+    cpu_start = cpu_now();
     double t = now();
     for (long i = 0; i < reads; i++) checksum += *seq;
     report("global_mmap", now() - t, reads, 0);
   }
+  for (int r = 0; live_calls > 0 && r < repeats; r++) live(obj, live_calls);
   fprintf(stderr, "checksum %lu\n", (unsigned long)checksum);
   bpf_object__close(obj);
   return 0;

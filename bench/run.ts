@@ -1,9 +1,16 @@
-// npm run bench [-- --quick] [--records N] [--repeats R] [--json]
+// npm run bench [-- --quick] [--records N] [--repeats R] [--live N] [--npm-bpf DIR] [--json]
 //
-// Consumer-only throughput (fill a ring with BPF_PROG_TEST_RUN, then drain) and map
-// operations, for this package and for a C program using libbpf directly on the same
-// bench.bpf.o, in one run. Prints a table of medians and ratios (bench/BENCHMARKS.md).
-import { execFileSync } from 'node:child_process';
+// Consumer-only throughput (fill a ring with BPF_PROG_TEST_RUN, then drain), a live
+// producer (a tracepoint on getppid() called in a loop by a child process: end-to-end
+// rate, latency, loss and consumer CPU) and map operations, for this package and for a C
+// program using libbpf directly on the same bench.bpf.o, in one run; then the
+// alternatives that run here (bpftrace -f json read by Node; the npm `bpf` package for map
+// operations, from --npm-bpf DIR). Prints tables of medians and ratios (BENCHMARKS.md).
+// Every case also records the process's CPU time: on a shared machine, records per
+// CPU-second are steadier than records per wall-clock second.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,8 +27,16 @@ const MAP_OPS = 200_000;
 interface Sample {
   case: string;
   seconds: number;
+  /** CPU time of the consumer process (user + system), seconds. */
+  cpu: number;
   count: number;
   bytes: number;
+  /** Live cases: records the producer made, those the BPF side could not reserve (or the
+   * tool reported lost), and latency percentiles in nanoseconds. */
+  produced?: number;
+  dropped?: number;
+  p50?: number;
+  p99?: number;
 }
 
 const { values: args } = parseArgs({
@@ -30,11 +45,14 @@ const { values: args } = parseArgs({
     records: { type: 'string' },
     repeats: { type: 'string' },
     json: { type: 'boolean' },
+    live: { type: 'string' },
+    'npm-bpf': { type: 'string' },
   },
 });
 const quick = args.quick ?? false;
 const RECORDS = Number(args.records ?? (quick ? 20_000 : 1_000_000));
 const REPEATS = Number(args.repeats ?? (quick ? 1 : 5));
+const LIVE_CALLS = Number(args.live ?? (quick ? 20_000 : 1_000_000));
 
 /** Builds the C baseline against the same static libbpf as the addon, when it is stale. */
 function buildBaseline(): void {
@@ -47,19 +65,32 @@ function buildBaseline(): void {
 }
 
 function runBaseline(): Sample[] {
-  const out = execFileSync(BASELINE, [OBJECT, String(RECORDS), String(REPEATS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync(BASELINE, [OBJECT, String(RECORDS), String(REPEATS), String(LIVE_CALLS)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   return out
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Sample);
 }
 
-const now = () => Number(process.hrtime.bigint()) / 1e9;
+/** Starts the clocks; the function returned stops them: wall-clock and CPU seconds. */
+function clocks(): () => { seconds: number; cpu: number } {
+  const t = process.hrtime.bigint();
+  const c = process.cpuUsage();
+  return () => {
+    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    const u = process.cpuUsage(c);
+    return { seconds, cpu: (u.user + u.system) / 1e6 };
+  };
+}
+
 const recordsFor = (size: number) => Math.min(RECORDS, Math.floor(RING_BYTES / (size + 8)) - 1);
 
 async function nodeCases(): Promise<Sample[]> {
   const samples: Sample[] = [];
-  const record = (name: string, seconds: number, count: number, bytes = 0) => samples.push({ case: name, seconds, count, bytes });
+  const record = (name: string, time: { seconds: number; cpu: number }, count: number, bytes = 0) => samples.push({ case: name, ...time, count, bytes });
   using obj = BpfObject.open(OBJECT);
   await obj.load();
   const packet = Buffer.alloc(64);
@@ -74,7 +105,7 @@ async function nodeCases(): Promise<Sample[]> {
       using reader = obj.map('ring').ringBuffer({ batchSize: 8192, highWaterMark: 1 << 20 });
       let seen = 0;
       let sum = 0;
-      const t = now();
+      const t = clocks();
       for await (const batch of reader.batches()) {
         batch.visit((view, offset) => {
           sum += view.getUint32(offset, true);
@@ -82,7 +113,7 @@ async function nodeCases(): Promise<Sample[]> {
         seen += batch.length;
         if (seen >= n) break;
       }
-      record(`ring_${size}`, now() - t, seen, seen * size);
+      record(`ring_${size}`, t(), seen, seen * size);
       checksum += BigInt(sum);
     }
   }
@@ -96,25 +127,54 @@ async function nodeCases(): Promise<Sample[]> {
       decode: (data) => ({ seq: data.readBigUInt64LE(0), tail: data.readUInt32LE(60) }),
     });
     let seen = 0;
-    const t = now();
+    const t = clocks();
     for await (const batch of reader.batches()) {
       for (const rec of batch) checksum += rec.seq;
       seen += batch.length;
       if (seen >= n64) break;
     }
-    record('ring_64_decoded', now() - t, seen);
+    record('ring_64_decoded', t(), seen);
+  }
+  // The same objects, decoded in place (decodeView: one DataView per batch), and by BTF type.
+  for (let r = 0; r < REPEATS; r++) {
+    fill('fill_64', n64);
+    using reader = obj.map('ring').ringBuffer({
+      batchSize: 8192,
+      highWaterMark: 1 << 20,
+      decodeView: (view, offset) => ({ seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) }),
+    });
+    let seen = 0;
+    const t = clocks();
+    for await (const batch of reader.batches()) {
+      for (const rec of batch) checksum += rec.seq;
+      seen += batch.length;
+      if (seen >= n64) break;
+    }
+    record('ring_64_decoded_view', t(), seen);
+  }
+  for (let r = 0; r < REPEATS; r++) {
+    fill('fill_64', n64);
+    using reader = obj.map('ring').ringBuffer<{ seq: bigint }>({ type: 'fill_head', batchSize: 8192, highWaterMark: 1 << 20 });
+    let seen = 0;
+    const t = clocks();
+    for await (const batch of reader.batches()) {
+      for (const rec of batch) checksum += rec.seq;
+      seen += batch.length;
+      if (seen >= n64) break;
+    }
+    record('ring_64_typed', t(), seen);
   }
   const nAwait = Math.min(n64, quick ? RECORDS : 300_000);
   for (let r = 0; r < REPEATS; r++) {
     fill('fill_64', nAwait);
     using reader = obj.map('ring').ringBuffer({ batchSize: 8192, highWaterMark: 1 << 20 });
     let seen = 0;
-    const t = now();
+    const t = clocks();
     for await (const rec of reader) {
       checksum += BigInt(rec[0]);
       if (++seen >= nAwait) break;
     }
-    record('ring_64_for_await', now() - t, seen);
+    record('ring_64_for_await', t(), seen);
   }
   // The V8 ceiling for per-item async iteration, in the same run.
   for (let r = 0; r < REPEATS; r++) {
@@ -122,9 +182,9 @@ async function nodeCases(): Promise<Sample[]> {
       for (let i = 0; i < n; i++) yield i;
     }
     let seen = 0;
-    const t = now();
+    const t = clocks();
     for await (const i of items(nAwait)) seen += i & 1 ? 1 : 1;
-    record('async_generator', now() - t, seen);
+    record('async_generator', t(), seen);
   }
   // Perf buffer, 64-byte samples.
   const nPerf = Math.min(RECORDS, 40_000);
@@ -132,7 +192,7 @@ async function nodeCases(): Promise<Sample[]> {
     using reader = obj.map('perf').perfBuffer({ pageCount: 1024, batchSize: 8192, highWaterMark: 1 << 20 });
     fill('perf_64', nPerf);
     let seen = 0;
-    const t = now();
+    const t = clocks();
     for await (const batch of reader.batches()) {
       batch.visit((view, offset) => {
         checksum += BigInt(view.getUint32(offset, true));
@@ -140,41 +200,192 @@ async function nodeCases(): Promise<Sample[]> {
       seen += batch.length;
       if (seen >= nPerf) break;
     }
-    record('perf_64', now() - t, seen, seen * 64);
+    record('perf_64', t(), seen, seen * 64);
   }
   // Hash map operations, typed (number keys, bigint values).
   const table = obj.map<number, bigint>('table');
   for (let r = 0; r < REPEATS; r++) {
-    let t = now();
+    let t = clocks();
     for (let k = 0; k < MAP_OPS; k++) table.set(k, BigInt(k));
-    record('map_update', now() - t, MAP_OPS);
-    t = now();
+    record('map_update', t(), MAP_OPS);
+    t = clocks();
     for (let k = 0; k < MAP_OPS; k++) checksum += table.get(k) ?? 0n;
-    record('map_lookup', now() - t, MAP_OPS);
+    record('map_lookup', t(), MAP_OPS);
   }
   for (let r = 0; r < REPEATS; r++) {
-    let t = now();
+    let t = clocks();
     let count = 0;
     for (const [, v] of table.entries({ batchSize: 4096 })) {
       checksum += v;
       count++;
     }
-    record('map_dump_batch', now() - t, count);
-    t = now();
+    record('map_dump_batch', t(), count);
+    t = clocks();
     count = 0;
     const raw: RawMap = table.raw;
     for (const [, v] of raw.entries()) {
       checksum += BigInt(v[0]);
       count++;
     }
-    record('map_dump_next_key', now() - t, count);
+    record('map_dump_next_key', t(), count);
   }
   // A .bss global read in place (mmapped), against a lookup syscall.
   const reads = quick ? 100_000 : 2_000_000;
+  const sequence = obj.globals.accessor<bigint>('sequence');
   for (let r = 0; r < REPEATS; r++) {
-    const t = now();
+    let t = clocks();
+    for (let i = 0; i < reads; i++) checksum += sequence.get();
+    record('global_mmap', t(), reads);
+    t = clocks();
     for (let i = 0; i < reads; i++) checksum += obj.globals.get('sequence') as bigint;
-    record('global_mmap', now() - t, reads);
+    record('global_by_name', t(), reads);
+  }
+  for (let r = 0; r < REPEATS; r++) samples.push(await liveNode(obj));
+  if (checksum === -1n) console.log(checksum);
+  return samples;
+}
+
+/** The live producer: `baseline produce N` waits for a byte on stdin, then calls getppid() N times. */
+async function startProducer(calls: number): Promise<ChildProcess & { pid: number }> {
+  const child = spawn(BASELINE, ['produce', String(calls)], { stdio: ['pipe', 'ignore', 'inherit'] });
+  await once(child, 'spawn');
+  return child as ChildProcess & { pid: number };
+}
+
+/** Latency percentiles (ns) of the first `n` values. */
+function percentiles(values: Float64Array, n: number): { p50: number; p99: number } {
+  const sorted = values.subarray(0, n).sort();
+  return { p50: sorted[Math.floor(n / 2)] ?? 0, p99: sorted[Math.floor((n * 99) / 100)] ?? 0 };
+}
+
+/**
+ * End to end: each getppid() of the producer writes a record carrying bpf_ktime_get_ns()
+ * (CLOCK_MONOTONIC), read here with batches(); a record's latency is its batch's receipt
+ * (process.hrtime.bigint(), CLOCK_MONOTONIC too) minus that time.
+ */
+async function liveNode(obj: BpfObject): Promise<Sample> {
+  const calls = LIVE_CALLS;
+  const child = await startProducer(calls);
+  const exited = once(child, 'exit');
+  obj.globals.set('live_tgid', child.pid);
+  using link = obj.program('on_getppid').attach();
+  using reader = obj.map('live').ringBuffer({ batchSize: 8192, highWaterMark: 1 << 16 });
+  const droppedBefore = reader.stats.dropped;
+  const latency = new Float64Array(calls);
+  let seen = 0;
+  // Ends the loop if records stop coming once the producer is done (none should be missing).
+  void exited.then(() => setTimeout(() => reader.close(), 1000).unref());
+  const t = clocks();
+  child.stdin?.end('g');
+  for await (const batch of reader.batches()) {
+    const now = Number(process.hrtime.bigint());
+    batch.visit((view, offset) => {
+      const ktime = view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32;
+      if (seen < calls) latency[seen] = now - ktime;
+      seen++;
+    });
+    if (seen + reader.stats.dropped - droppedBefore >= calls) break;
+  }
+  const time = t();
+  const dropped = reader.stats.dropped - droppedBefore;
+  obj.globals.set('live_tgid', 0);
+  link.close();
+  await exited;
+  return { case: 'live', ...time, count: seen, bytes: seen * 64, produced: calls, dropped, ...percentiles(latency, Math.min(seen, calls)) };
+}
+
+function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The alternative for a Node user without this package: `bpftrace -B line -f json`
+ * printing one line per getppid() of the producer (nsecs is bpf_ktime_get_ns()), parsed
+ * here. bpftrace is stopped (SIGINT) a second after the producer is done, if lines are
+ * still missing then (lost events are counted from its lost_events messages).
+ */
+async function liveBpftrace(): Promise<Sample | undefined> {
+  const calls = LIVE_CALLS;
+  const child = await startProducer(calls);
+  const exited = once(child, 'exit');
+  const program = `tracepoint:syscalls:sys_enter_getppid /pid == ${child.pid}/ { printf("%llu\\n", nsecs); }`;
+  const tracer = spawn('bpftrace', ['-B', 'line', '-f', 'json', '-e', program], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const lines = readline.createInterface({ input: tracer.stdout as NodeJS.ReadableStream });
+  const latency = new Float64Array(calls);
+  let seen = 0;
+  let lost = 0;
+  let t: (() => { seconds: number; cpu: number }) | undefined;
+  let time = { seconds: 0, cpu: 0 };
+  const done = new Promise<void>((resolve) => {
+    const finish = () => {
+      if (t && time.seconds === 0) time = t();
+      resolve();
+    };
+    // bpftrace prints what it has when it stops: a second after the producer is done, stop it.
+    void exited.then(() => setTimeout(() => tracer.kill('SIGINT'), 1000).unref());
+    lines.on('line', (line) => {
+      const now = Number(process.hrtime.bigint());
+      if (!line.startsWith('{')) return;
+      const message = JSON.parse(line) as { type: string; data: unknown };
+      if (message.type === 'attached_probes') {
+        // bpftrace says so a little before its probes fire (measured: the first calls are
+        // missed without a pause): start the producer half a second later.
+        setTimeout(() => {
+          t = clocks();
+          child.stdin?.end('g');
+        }, 500);
+      } else if (message.type === 'printf') {
+        if (seen < calls) latency[seen] = now - Number.parseInt(String(message.data), 10);
+        seen++;
+      } else if (message.type === 'lost_events') {
+        lost += Number((message.data as { events?: number }).events ?? 0);
+      }
+      if (seen + lost >= calls) finish();
+    });
+    lines.on('close', finish);
+  });
+  await done;
+  if (tracer.exitCode === null) tracer.kill('SIGINT');
+  await Promise.race([once(tracer, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+  if (tracer.exitCode === null && tracer.signalCode === null) tracer.kill('SIGKILL');
+  await exited;
+  if (!t) return undefined;
+  return { case: 'live_bpftrace', ...time, count: seen, bytes: 0, produced: calls, dropped: calls - seen, ...percentiles(latency, Math.min(seen, calls)) };
+}
+
+interface NpmBpf {
+  createMap(desc: { type: number; keySize: number; valueSize: number; maxEntries: number }): unknown;
+  MapType: { HASH: number };
+  RawMap: new (ref: unknown) => { set(k: Buffer, v: Buffer): void; get(k: Buffer): Buffer | undefined };
+}
+
+/** The npm `bpf` package (raw map operations only), from a directory where it is installed. */
+function npmBpfCases(dir: string): Sample[] {
+  const samples: Sample[] = [];
+  const bpf = require(require.resolve('bpf', { paths: [dir] })) as NpmBpf;
+  const map = new bpf.RawMap(bpf.createMap({ type: bpf.MapType.HASH, keySize: 4, valueSize: 8, maxEntries: MAP_OPS }));
+  const key = Buffer.alloc(4);
+  const value = Buffer.alloc(8);
+  let checksum = 0n;
+  for (let r = 0; r < REPEATS; r++) {
+    let t = clocks();
+    for (let k = 0; k < MAP_OPS; k++) {
+      key.writeUInt32LE(k);
+      value.writeBigUInt64LE(BigInt(k));
+      map.set(key, value);
+    }
+    samples.push({ case: 'npm_bpf_update', ...t(), count: MAP_OPS, bytes: 0 });
+    t = clocks();
+    for (let k = 0; k < MAP_OPS; k++) {
+      key.writeUInt32LE(k);
+      checksum += map.get(key)?.readBigUInt64LE(0) ?? 0n;
+    }
+    samples.push({ case: 'npm_bpf_lookup', ...t(), count: MAP_OPS, bytes: 0 });
   }
   if (checksum === -1n) console.log(checksum);
   return samples;
@@ -182,9 +393,8 @@ async function nodeCases(): Promise<Sample[]> {
 
 interface Row {
   case: string;
-  node?: number;
-  c?: number;
-  ratio?: number;
+  node?: Rate;
+  c?: Rate;
   target: string;
 }
 
@@ -193,16 +403,34 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** records (or operations) per second, median over repeats. */
-function rates(samples: Sample[]): Map<string, { median: number; best: number; mbps: number }> {
+interface Rate {
+  /** records (or operations) per wall-clock second: median and best over the repeats */
+  median: number;
+  best: number;
+  /** records per CPU-second of the consumer, median */
+  perCpu: number;
+  mbps: number;
+  /** share of the wall-clock time the consumer spent on a CPU, median */
+  cpuShare: number;
+  samples: Sample[];
+}
+
+function rates(samples: Sample[]): Map<string, Rate> {
   const by = new Map<string, Sample[]>();
   for (const s of samples) by.set(s.case, [...(by.get(s.case) ?? []), s]);
-  const out = new Map<string, { median: number; best: number; mbps: number }>();
+  const out = new Map<string, Rate>();
   for (const [name, list] of by) {
     const r = list.map((s) => s.count / s.seconds);
     const m = median(r);
     const bytesPerRecord = list[0].count ? list[0].bytes / list[0].count : 0;
-    out.set(name, { median: m, best: Math.max(...r), mbps: (m * bytesPerRecord) / 1e6 });
+    out.set(name, {
+      median: m,
+      best: Math.max(...r),
+      perCpu: median(list.map((s) => s.count / Math.max(s.cpu, 1e-9))),
+      mbps: (m * bytesPerRecord) / 1e6,
+      cpuShare: median(list.map((s) => s.cpu / s.seconds)),
+      samples: list,
+    });
   }
   return out;
 }
@@ -211,38 +439,87 @@ async function main(): Promise<void> {
   if (!fs.existsSync(OBJECT)) throw new Error(`${OBJECT} is missing: run npm run build:bpf`);
   buildBaseline();
   const c = rates(runBaseline());
-  const node = rates(await nodeCases());
-  const m = (map: Map<string, { median: number }>, k: string) => map.get(k)?.median;
+  const nodeSamples = await nodeCases();
+  const alternatives: string[] = [];
+  if (hasCommand('bpftrace')) {
+    for (let r = 0; r < REPEATS; r++) {
+      const sample = await liveBpftrace();
+      if (sample) nodeSamples.push(sample);
+    }
+  } else {
+    alternatives.push('bpftrace: not installed (Debian package bpftrace)');
+  }
+  if (args['npm-bpf']) nodeSamples.push(...npmBpfCases(args['npm-bpf']));
+  else alternatives.push('npm bpf: not measured (pass --npm-bpf DIR, a directory where `npm install --no-save bpf` ran)');
+  const node = rates(nodeSamples);
+  const m = (map: Map<string, Rate>, k: string) => map.get(k);
   const rows: Row[] = [];
+  const row = (name: string, a: Rate | undefined, b: Rate | undefined, target = '') => rows.push({ case: name, node: a, c: b, target });
+  for (const size of SIZES) row(`ring ${size} B, batches() read in place`, m(node, `ring_${size}`), m(c, `ring_${size}`), size === 64 ? '≥ 50% of C' : '');
   for (const size of SIZES) {
-    rows.push({ case: `ring ${size} B, batches() read in place`, node: m(node, `ring_${size}`), c: m(c, `ring_${size}`), target: size === 64 ? '≥ 50% of C' : '' });
+    row(`(C only) own mmap consumer ${size} B vs ring_buffer__consume`, m(c, `ring_own_${size}`), m(c, `ring_${size}`), 'informs the design');
   }
-  for (const size of SIZES) {
-    rows.push({ case: `(C only) own mmap consumer ${size} B vs ring_buffer__consume`, node: m(c, `ring_own_${size}`), c: m(c, `ring_${size}`), target: 'informs the design' });
-  }
-  rows.push({ case: 'ring 64 B, batches() decoded to objects', node: m(node, 'ring_64_decoded'), c: m(c, 'ring_64'), target: '≥ 15% of C' });
-  rows.push({ case: 'ring 64 B, for await per record (vs bare async generator)', node: m(node, 'ring_64_for_await'), c: m(node, 'async_generator'), target: '≥ 60% of the generator' });
-  rows.push({ case: 'perf 64 B, batches() read in place', node: m(node, 'perf_64'), c: m(c, 'perf_64'), target: '≥ 50% of C' });
-  rows.push({ case: 'hash map update, one at a time', node: m(node, 'map_update'), c: m(c, 'map_update'), target: '≥ 75% of C' });
-  rows.push({ case: 'hash map lookup, one at a time', node: m(node, 'map_lookup'), c: m(c, 'map_lookup'), target: '≥ 75% of C' });
-  rows.push({ case: `map dump of ${MAP_OPS / 1000}k, batch`, node: m(node, 'map_dump_batch'), c: m(c, 'map_dump_batch'), target: '≥ 90% of C' });
-  rows.push({ case: 'map dump, batch vs our get_next_key loop', node: m(node, 'map_dump_batch'), c: m(node, 'map_dump_next_key'), target: '≥ 4×' });
-  rows.push({ case: '.bss global read (mmapped) vs lookup syscall', node: m(node, 'global_mmap'), c: m(node, 'map_lookup'), target: '≥ 50×' });
-  for (const row of rows) if (row.node && row.c) row.ratio = row.node / row.c;
+  row('ring 64 B, batches() decoded to objects (decodeView, in place)', m(node, 'ring_64_decoded_view'), m(c, 'ring_64'), '≥ 15% of C');
+  row('ring 64 B, batches() decoded to objects (decode, a Buffer per record)', m(node, 'ring_64_decoded'), m(c, 'ring_64'));
+  row('ring 64 B, batches() decoded by BTF type (struct fill_head)', m(node, 'ring_64_typed'), m(c, 'ring_64'));
+  row('ring 64 B, for await per record (vs bare async generator)', m(node, 'ring_64_for_await'), m(node, 'async_generator'), '≥ 60% of the generator');
+  row('perf 64 B, batches() read in place', m(node, 'perf_64'), m(c, 'perf_64'), '≥ 50% of C');
+  row('hash map update, one at a time', m(node, 'map_update'), m(c, 'map_update'), '≥ 75% of C');
+  row('hash map lookup, one at a time', m(node, 'map_lookup'), m(c, 'map_lookup'), '≥ 75% of C');
+  row(`map dump of ${MAP_OPS / 1000}k, batch`, m(node, 'map_dump_batch'), m(c, 'map_dump_batch'), '≥ 90% of C');
+  row('map dump, batch vs our get_next_key loop', m(node, 'map_dump_batch'), m(node, 'map_dump_next_key'), '≥ 4×');
+  row('.bss global read (mmapped, accessor) vs lookup syscall', m(node, 'global_mmap'), m(node, 'map_lookup'), '≥ 50×');
+  row('.bss global read by name (globals.get) vs lookup syscall', m(node, 'global_by_name'), m(node, 'map_lookup'));
+  row('live getppid() tracepoint, end to end (vs C)', m(node, 'live'), m(c, 'live'), '');
+  row('live: ebpf vs bpftrace -f json read by Node', m(node, 'live'), m(node, 'live_bpftrace'), '≥ 10×');
+  row('hash map update: ebpf vs npm bpf', m(node, 'map_update'), m(node, 'npm_bpf_update'), '');
+  row('hash map lookup: ebpf vs npm bpf', m(node, 'map_lookup'), m(node, 'npm_bpf_lookup'), '');
 
   if (args.json) {
-    console.log(JSON.stringify({ records: RECORDS, repeats: REPEATS, rows, node: Object.fromEntries(node), c: Object.fromEntries(c) }, null, 2));
+    const plain = (map: Map<string, Rate>) => Object.fromEntries(map);
+    console.log(JSON.stringify({ records: RECORDS, repeats: REPEATS, liveCalls: LIVE_CALLS, rows, node: plain(node), c: plain(c), alternatives }, null, 2));
     return;
   }
   const fmt = (v?: number) => (v === undefined ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : `${(v / 1e3).toFixed(1)} k/s`);
-  console.log(`ebpf bench: ${RECORDS} records per fill, ${REPEATS} repeats (medians); ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}, Linux ${os.release()}, Node ${process.version}`);
-  console.log('| case | ebpf | reference | ratio | target |');
-  console.log('|---|---|---|---|---|');
+  const ratio = (a?: number, b?: number) => {
+    if (a === undefined || b === undefined || b === 0) return '-';
+    const r = a / b;
+    return r >= 10 ? `${r.toFixed(0)}×` : `${(r * 100).toFixed(0)}%`;
+  };
+  console.log(
+    `ebpf bench: ${RECORDS} records per fill, ${LIVE_CALLS} live calls, ${REPEATS} repeats (medians); ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}, Linux ${os.release()}, Node ${process.version}`,
+  );
+  console.log('| case | ebpf (best) | reference (best) | ratio | ratio per CPU-second | target |');
+  console.log('|---|---|---|---|---|---|');
   for (const r of rows) {
-    const ratio = r.ratio === undefined ? '-' : r.ratio >= 10 ? `${r.ratio.toFixed(0)}×` : `${(r.ratio * 100).toFixed(0)}%`;
-    console.log(`| ${r.case} | ${fmt(r.node)} | ${fmt(r.c)} | ${ratio} | ${r.target} |`);
+    if (!r.node && !r.c) continue;
+    const both = (x?: Rate) => (x ? `${fmt(x.median)} (${fmt(x.best)})` : '-');
+    console.log(`| ${r.case} | ${both(r.node)} | ${both(r.c)} | ${ratio(r.node?.median, r.c?.median)} | ${ratio(r.node?.perCpu, r.c?.perCpu)} | ${r.target} |`);
   }
-  console.log(`\nMB/s (ebpf, batches in place): ${SIZES.map((s) => `${s} B: ${node.get(`ring_${s}`)?.mbps.toFixed(0)}`).join(', ')}`);
+  console.log('\nRing buffer, batches() read in place, by record size (medians):');
+  console.log('| size | ebpf records/s | ebpf MB/s | ebpf records per CPU-s | C records/s | C MB/s |');
+  console.log('|---|---|---|---|---|---|');
+  for (const size of SIZES) {
+    const a = node.get(`ring_${size}`);
+    const b = c.get(`ring_${size}`);
+    console.log(`| ${size} B | ${fmt(a?.median)} | ${a?.mbps.toFixed(0) ?? '-'} | ${fmt(a?.perCpu)} | ${fmt(b?.median)} | ${b?.mbps.toFixed(0) ?? '-'} |`);
+  }
+  console.log('\nLive producer (getppid() in a child, one 64 B record per call; medians over repeats):');
+  console.log('| consumer | records/s | received / produced | dropped or lost | latency p50 | latency p99 | consumer CPU |');
+  console.log('|---|---|---|---|---|---|---|');
+  const us = (ns?: number) => (ns === undefined ? '-' : `${(ns / 1e3).toFixed(0)} µs`);
+  for (const [name, rate] of [
+    ['ebpf batches()', node.get('live')],
+    ['C libbpf ring_buffer__poll', c.get('live')],
+    ['bpftrace -f json read by Node', node.get('live_bpftrace')],
+  ] as const) {
+    if (!rate) continue;
+    const mid = (f: (s: Sample) => number) => median(rate.samples.map(f));
+    console.log(
+      `| ${name} | ${fmt(rate.median)} | ${mid((s) => s.count)} / ${mid((s) => s.produced ?? 0)} | ${mid((s) => s.dropped ?? 0)} | ${us(mid((s) => s.p50 ?? 0))} | ${us(mid((s) => s.p99 ?? 0))} | ${(rate.cpuShare * 100).toFixed(0)}% of one CPU |`,
+    );
+  }
+  if (alternatives.length) console.log(`\nNot measured: ${alternatives.join('; ')}`);
 }
 
 main().catch((e: unknown) => {

@@ -26,6 +26,15 @@ export interface GlobalInfo {
   readonly: boolean;
 }
 
+/** One global, found once: `get()` and `set()` skip the lookup by name (the fast path). */
+export interface GlobalAccessor<T> {
+  readonly name: string;
+  /** The current value, read in place (after load: from the mmapped map, no syscall). */
+  get(): T;
+  /** Sets it, as `globals.set(name, value)` does. */
+  set(value: T): void;
+}
+
 interface Variable extends GlobalInfo {
   map: NativeMapHandle;
   codec: Codec;
@@ -124,6 +133,26 @@ export class Globals implements Iterable<[string, unknown]> {
     v.codec.encode(value, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, name);
     v.map.writeData(v.offset, bytes);
     return this;
+  }
+
+  /**
+   * An accessor for one variable, for reads in a loop: the name is looked up once. A
+   * closed object makes `get()` throw a BpfError, as `globals.get` does.
+   */
+  accessor<T = unknown>(name: string): GlobalAccessor<T> {
+    const v = this.#find(name, 'globals.accessor');
+    const { codec, offset, view } = v;
+    const assertUsable = this.#assertUsable;
+    return {
+      name,
+      get: () => {
+        assertUsable('globals.get');
+        return codec.decode(view.get(), offset) as T;
+      },
+      set: (value: T) => {
+        this.set(name, value);
+      },
+    };
   }
 
   has(name: string): boolean {

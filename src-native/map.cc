@@ -43,6 +43,9 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceAccessor("perCpu", &MapHandle::GetPerCpu, nullptr),
       InstanceMethod("lookup", &MapHandle::Lookup),
       InstanceMethod("lookupInto", &MapHandle::LookupInto),
+      InstanceMethod("bindBuffers", &MapHandle::BindBuffers),
+      InstanceMethod("lookupBound", &MapHandle::LookupBound),
+      InstanceMethod("updateBound", &MapHandle::UpdateBound),
       InstanceMethod("update", &MapHandle::Update),
       InstanceMethod("delete", &MapHandle::Delete),
       InstanceMethod("nextKey", &MapHandle::NextKey),
@@ -270,6 +273,43 @@ Napi::Value MapHandle::LookupInto(const Napi::CallbackInfo& info) {
   if (err == -ENOENT) return Napi::Boolean::New(env, false);
   Check(env, err, "map.lookup", "map '" + name_ + "'");
   return Napi::Boolean::New(env, true);
+}
+
+// bindBuffers(key, value): the key and value buffers that lookupBound and updateBound use,
+// of the key's and the value's size. Their memory must stay where it is: Buffers whose
+// ArrayBuffer JavaScript never detaches (the map view's own, kept private).
+Napi::Value MapHandle::BindBuffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Require(env, "map.bindBuffers");
+  Bytes key = GetBytesOfSize(env, info[0], KeySize(), "key buffer");
+  Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env), "value buffer");
+  bound_key_ref_ = Napi::Persistent(info[0]);
+  bound_value_ref_ = Napi::Persistent(info[1]);
+  bound_key_ = const_cast<uint8_t*>(key.data);
+  bound_value_ = const_cast<uint8_t*>(value.data);
+  return env.Undefined();
+}
+
+// lookupBound() -> whether the bound key is there; its value is then in the bound value
+// buffer. One call, no arguments: the fast path of map.get().
+Napi::Value MapHandle::LookupBound(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.lookup");
+  if (bound_key_ == nullptr) ThrowBpfError(env, "map.lookup", EINVAL, "no buffers bound");
+  int err = bpf_map_lookup_elem(fd, bound_key_, bound_value_);
+  if (err == -ENOENT) return Napi::Boolean::New(env, false);
+  Check(env, err, "map.lookup", "map '" + name_ + "'");
+  return Napi::Boolean::New(env, true);
+}
+
+// updateBound(flags): stores the bound value under the bound key.
+Napi::Value MapHandle::UpdateBound(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.update");
+  if (bound_key_ == nullptr) ThrowBpfError(env, "map.update", EINVAL, "no buffers bound");
+  uint64_t flags = info[0].IsNumber() ? static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()) : 0;
+  Check(env, bpf_map_update_elem(fd, bound_key_, bound_value_, flags), "map.update", "map '" + name_ + "'");
+  return env.Undefined();
 }
 
 // update(key, value, flags?)

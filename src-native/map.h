@@ -62,6 +62,9 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value GetPerCpu(const Napi::CallbackInfo& info);
   Napi::Value Lookup(const Napi::CallbackInfo& info);
   Napi::Value LookupInto(const Napi::CallbackInfo& info);
+  Napi::Value BindBuffers(const Napi::CallbackInfo& info);
+  Napi::Value LookupBound(const Napi::CallbackInfo& info);
+  Napi::Value UpdateBound(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
@@ -78,6 +81,13 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value KeylessLookup(const Napi::CallbackInfo& info, bool remove);
   Napi::Value WriteData(const Napi::CallbackInfo& info);
   uint8_t* DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size);
+
+  // The view's own key and value buffers, bound once (bindBuffers): the one-at-a-time
+  // operations on them take no arguments to check. References keep them alive.
+  Napi::Reference<Napi::Value> bound_key_ref_;
+  Napi::Reference<Napi::Value> bound_value_ref_;
+  uint8_t* bound_key_ = nullptr;
+  uint8_t* bound_value_ = nullptr;
 
   std::string name_;
   std::unique_ptr<Standalone> standalone_;

@@ -68,8 +68,10 @@ void PerfBufferHandle::OnLost(void* ctx, int cpu, __u64 count) noexcept {
 int PerfBufferHandle::ConsumeUpTo(uint32_t /*n*/) {
   callback_error_ = 0;
   int err = perf_buffer__consume(pb_);
+  int finished = FinishSlab();
   if (err < 0) return err;
-  return callback_error_ < 0 ? callback_error_ : static_cast<int>(batch_records());
+  if (callback_error_ < 0) return callback_error_;
+  return finished < 0 ? finished : static_cast<int>(ready_records());
 }
 
 Napi::Value PerfBufferHandle::GetBufferCount(const Napi::CallbackInfo& info) {

@@ -1,8 +1,25 @@
 // What the ring buffer and perf buffer readers share: polling their epoll fd on the loop,
-// filling one batch (a slab of records plus (offset, size, source, kind) quads) per
-// wake-up, and handing it to JavaScript in one call. The derived class provides
-//   int EpollFd();  int ConsumeUpTo(uint32_t n);  void FreeNative();  bool IsOpen();
-// and calls AddRecord/AddLost from its libbpf callbacks.
+// collecting one batch per drain (a region of record bytes plus (offset, size, source,
+// kind) quads), and handing batches to JavaScript, one call per batch.
+//
+// A batch's bytes are not copied for JavaScript: its Buffer is an external one over memory
+// the reader owns, either the kernel ring's own pages (ring buffers: the data area is
+// mapped twice back to back, so a region never wraps) or a pooled slab (perf buffers,
+// whose records libbpf copies out). Every batch handed out is outstanding until
+// JavaScript calls release(token), in any order; a release detaches the batch's
+// ArrayBuffer and retires it: a slab goes back to the pool at once, a ring region when
+// every batch before it is released too (the ring's consumer position moves). Detaching
+// means JavaScript can never read memory that was reused.
+// close() detaches every outstanding batch. The memory itself is reference-counted by
+// the Buffers' finalizers too: a Buffer kept past a reader that was garbage-collected
+// still points at live (if stale) memory.
+//
+// The derived class provides
+//   int EpollFd();  int ConsumeUpTo(uint32_t n);  void Retire(Batch&);  void FreeNative();
+//   void FreeMemory();  bool IsOpen();  static constexpr bool kHoldsKernelSpace;
+// FreeMemory runs at close(), once every Buffer over the memory is detached: it may free
+// that memory at once rather than when the last Buffer is collected.
+// and fills batches with PushBatch (ring regions) or AddRecord/AddLost/FinishSlab (slabs).
 #pragma once
 
 #include <napi.h>
@@ -10,6 +27,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,10 +40,26 @@ namespace ebpf {
 
 enum RecordKind : uint32_t { kRecord = 0, kLost = 1 };
 
+// One drain's records: where their bytes are, who owns that memory, and the table.
+struct Batch {
+  std::shared_ptr<void> owner;  // the mapping or slab the bytes live in
+  const uint8_t* base = nullptr;
+  size_t length = 0;
+  std::vector<uint32_t> meta;  // offset, size, source, kind per record
+  uint32_t ring = 0;           // ring buffers: the ring, and its position after the batch
+  uint64_t end = 0;
+  uint32_t token = 0;          // 0 until handed to JavaScript
+  napi_ref buffer = nullptr;   // weak, to the batch's ArrayBuffer
+  std::shared_ptr<std::vector<uint32_t>> table;  // the table lent to JavaScript
+  napi_ref table_buffer = nullptr;               // weak, to the table's ArrayBuffer
+  bool released = false;
+};
+
 template <typename Derived>
 class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
  public:
   static constexpr uint32_t kMaxBatch = 1u << 20;
+  static constexpr size_t kSlabPool = 4;  // idle slabs kept for reuse
   using Base = Napi::ObjectWrap<Derived>;
 
   static std::vector<Napi::ClassPropertyDescriptor<Derived>> ReaderProperties() {
@@ -33,6 +67,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
         Base::InstanceMethod("start", &Reader::Start),
         Base::InstanceMethod("stop", &Reader::Stop),
         Base::InstanceMethod("consume", &Reader::Consume),
+        Base::InstanceMethod("release", &Reader::Release),
         Base::InstanceMethod("close", &Reader::Close),
         Base::InstanceAccessor("closed", &Reader::GetClosed, nullptr),
     };
@@ -40,6 +75,12 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
 
  protected:
   explicit Reader(const Napi::CallbackInfo& info) : Base(info) {}
+  ~Reader() override {
+    for (Batch& b : outstanding_) {
+      if (b.buffer != nullptr) napi_delete_reference(this->Env(), b.buffer);
+      if (b.table_buffer != nullptr) napi_delete_reference(this->Env(), b.table_buffer);
+    }
+  }
 
   // The callback is held strongly only while polling: an idle reader dropped by JavaScript
   // must not keep it (and through it the whole object graph) alive. The TypeScript layer
@@ -57,17 +98,28 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     return n;
   }
 
-  // From libbpf's (C) callbacks: nothing may throw. 0, or -ENOMEM/-E2BIG.
-  int AddRecord(const void* data, size_t size, uint32_t source) noexcept {
-    size_t offset = (slab_->size() + 7) & ~static_cast<size_t>(7);
-    if (size > UINT32_MAX || offset + size > UINT32_MAX) return -E2BIG;
+  // A region of kernel memory, ready for JavaScript. Nothing may throw (libbpf callers).
+  int PushBatch(Batch&& batch) noexcept {
     try {
-      // Padding to 8 bytes, then the record: no zero-fill of the record's own bytes. (The
-      // vectors grow geometrically; a bad_alloc leaves at most unreferenced slab bytes.)
-      slab_->insert(slab_->end(), offset - slab_->size(), 0);
+      ready_.push_back(std::move(batch));
+    } catch (...) {
+      return -ENOMEM;
+    }
+    return 0;
+  }
+
+  // Copies a record into the current slab (perf buffers). 0, or -ENOMEM/-E2BIG.
+  int AddRecord(const void* data, size_t size, uint32_t source) noexcept {
+    try {
+      if (!slab_) slab_ = TakeSlab();
+      size_t offset = (slab_->size() + 7) & ~static_cast<size_t>(7);
+      if (size > UINT32_MAX || offset + size > UINT32_MAX) return -E2BIG;
+      // Padding to 8 bytes, then the record: no zero-fill of the record's own bytes. A
+      // reused slab keeps its capacity, so the pages are already there.
+      slab_->resize(offset);
       const uint8_t* bytes = static_cast<const uint8_t*>(data);
       slab_->insert(slab_->end(), bytes, bytes + size);
-      meta_.insert(meta_.end(), {static_cast<uint32_t>(offset), static_cast<uint32_t>(size), source, kRecord});
+      slab_meta_.insert(slab_meta_.end(), {static_cast<uint32_t>(offset), static_cast<uint32_t>(size), source, kRecord});
     } catch (...) {
       return -ENOMEM;
     }
@@ -77,15 +129,53 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   int AddLost(uint64_t count, uint32_t source) noexcept {
     try {
       uint32_t n = count > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(count);
-      meta_.insert(meta_.end(), {0u, n, source, kLost});  // geometric growth
+      slab_meta_.insert(slab_meta_.end(), {0u, n, source, kLost});
     } catch (...) {
       return -ENOMEM;
     }
     return 0;
   }
 
-  size_t batch_records() const { return meta_.size() / 4; }
-  uint32_t batch_size() const { return batch_size_; }
+  // The records added since the last call become one batch over the slab.
+  int FinishSlab() noexcept {
+    if (slab_meta_.empty()) return 0;
+    Batch batch;
+    if (slab_) {
+      batch.base = slab_->data();
+      batch.length = slab_->size();
+      batch.owner = std::move(slab_);
+    }
+    batch.meta.swap(slab_meta_);
+    return PushBatch(std::move(batch));
+  }
+
+  // Record tables are reused: a fresh one per batch would fault its pages in every time.
+  std::vector<uint32_t> TakeTable() {
+    std::vector<uint32_t> table;
+    table.swap(table_);
+    table.clear();
+    return table;
+  }
+  void ReturnTable(std::vector<uint32_t>&& table) noexcept {
+    if (table.capacity() > table_.capacity()) table_.swap(table);
+  }
+
+  // A retired slab goes back to the pool (perf buffers).
+  void ReturnSlab(Batch& batch) noexcept {
+    if (!batch.owner || pool_.size() >= kSlabPool) return;
+    auto slab = std::static_pointer_cast<std::vector<uint8_t>>(batch.owner);
+    slab->clear();
+    try {
+      pool_.push_back(std::move(slab));
+    } catch (...) {
+    }
+  }
+
+  size_t ready_records() const {
+    size_t n = slab_meta_.size() / 4;
+    for (const Batch& b : ready_) n += b.meta.size() / 4;
+    return n;
+  }
 
   // The derived destructor calls this (the base's would run after Derived is gone).
   void Free() {
@@ -96,48 +186,120 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
  private:
   Derived* self() { return static_cast<Derived*>(this); }
 
-  static void FreeSlab(napi_env env, void* /*data*/, void* hint) {
-    std::vector<uint8_t>* slab = static_cast<std::vector<uint8_t>*>(hint);
-    int64_t change = 0;
-    napi_adjust_external_memory(env, -static_cast<int64_t>(slab->capacity()), &change);
-    delete slab;
+  std::shared_ptr<std::vector<uint8_t>> TakeSlab() {
+    if (pool_.empty()) return std::make_shared<std::vector<uint8_t>>();
+    auto slab = std::move(pool_.back());
+    pool_.pop_back();
+    return slab;
   }
 
-  // Hands the batch to JavaScript: the slab's memory becomes the Buffer's (no second copy),
-  // the small table is copied into a Uint32Array. Plain Node-API calls: false, and no
-  // exception, when JavaScript cannot run. The batch is emptied either way.
-  bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta) noexcept {
-    void* data = nullptr;
-    napi_value array_buffer;
-    size_t meta_bytes = meta_.size() * sizeof(uint32_t);
-    std::vector<uint8_t>* filled = slab_.release();
-    size_t used = filled->size();
-    bool ok;
+  static void FreeOwner(napi_env /*env*/, void* /*data*/, void* hint) {
+    delete static_cast<std::shared_ptr<void>*>(hint);
+  }
+
+  // Hands the oldest ready batch to JavaScript: an external Buffer over its memory, a
+  // Uint32Array over its table, and its token. Plain Node-API calls: false, and no
+  // exception, when JavaScript cannot run. The batch is outstanding either way.
+  bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta, napi_value* token) noexcept {
+    Batch& batch = ready_.front();
     try {
-      slab_.reset(new std::vector<uint8_t>());
-      slab_->reserve(used);  // the next batch is likely the same size
+      outstanding_.push_back(std::move(batch));
     } catch (...) {
-      slab_.reset(filled);
-      slab_->clear();
-      meta_.clear();
+      ready_.pop_front();
       return false;
     }
-    if (used == 0) {
-      delete filled;
+    ready_.pop_front();
+    Batch& b = outstanding_.back();
+    if (++next_token_ == 0) next_token_ = 1;
+    b.token = next_token_;
+    void* data = nullptr;
+    napi_value array_buffer;
+    bool ok;
+    if (b.length == 0) {
       ok = napi_create_buffer(env, 0, &data, slab) == napi_ok;
-    } else if (napi_create_external_buffer(env, used, filled->data(), FreeSlab, filled, slab) == napi_ok) {
-      int64_t change = 0;
-      napi_adjust_external_memory(env, static_cast<int64_t>(filled->capacity()), &change);
-      ok = true;
     } else {
-      delete filled;
-      ok = false;
+      auto* hint = new (std::nothrow) std::shared_ptr<void>(b.owner);
+      ok = hint != nullptr && napi_create_external_buffer(env, b.length, const_cast<uint8_t*>(b.base), FreeOwner, hint, slab) == napi_ok;
+      if (!ok) delete hint;
+      napi_typedarray_type type;
+      size_t length, offset;
+      ok = ok && napi_get_typedarray_info(env, *slab, &type, &length, &data, &array_buffer, &offset) == napi_ok &&
+           napi_create_reference(env, array_buffer, 0, &b.buffer) == napi_ok;
     }
-    ok = ok && napi_create_arraybuffer(env, meta_bytes, &data, &array_buffer) == napi_ok;
-    if (ok && meta_bytes != 0) std::memcpy(data, meta_.data(), meta_bytes);
-    ok = ok && napi_create_typedarray(env, napi_uint32_array, meta_.size(), array_buffer, 0, meta) == napi_ok;
-    meta_.clear();
+    // The table is lent too, from the same reused vector: no zero-filled allocation and
+    // no copy per batch. It is detached, and its memory reused, when the batch is released.
+    size_t count = b.meta.size();
+    if (count == 0) {
+      ok = ok && napi_create_arraybuffer(env, 0, &data, &array_buffer) == napi_ok;
+    } else {
+      std::shared_ptr<std::vector<uint32_t>> table;
+      std::shared_ptr<void>* hint = nullptr;
+      try {
+        table = std::make_shared<std::vector<uint32_t>>(std::move(b.meta));
+        hint = new std::shared_ptr<void>(table);
+      } catch (...) {
+        ok = false;
+      }
+      ok = ok && napi_create_external_arraybuffer(env, table->data(), count * sizeof(uint32_t), FreeOwner, hint, &array_buffer) == napi_ok;
+      if (!ok) delete hint;
+      ok = ok && napi_create_reference(env, array_buffer, 0, &b.table_buffer) == napi_ok;
+      b.table = std::move(table);
+    }
+    ok = ok && napi_create_typedarray(env, napi_uint32_array, count, array_buffer, 0, meta) == napi_ok;
+    ok = ok && napi_create_uint32(env, b.token, token) == napi_ok;
     return ok;
+  }
+
+  // Detaches an ArrayBuffer lent to JavaScript (JavaScript then sees zero bytes).
+  static void DetachRef(napi_env env, napi_ref& ref) noexcept {
+    if (ref == nullptr) return;
+    napi_value value;
+    if (env != nullptr && napi_get_reference_value(env, ref, &value) == napi_ok && value != nullptr) {
+      napi_detach_arraybuffer(env, value);
+    }
+    if (env != nullptr) napi_delete_reference(env, ref);
+    ref = nullptr;
+  }
+
+  // Detaches the batch's bytes and table; the table's memory is then ours to reuse.
+  void Detach(napi_env env, Batch& b) noexcept {
+    DetachRef(env, b.buffer);
+    DetachRef(env, b.table_buffer);
+    if (b.table) {
+      ReturnTable(std::move(*b.table));
+      b.table.reset();
+    }
+  }
+
+  // Retires released batches from the front, in delivery order, then polls again when
+  // the kernel buffers hold nothing of ours.
+  void RetireReleased() noexcept {
+    while (!outstanding_.empty() && outstanding_.front().released) {
+      self()->Retire(outstanding_.front());
+      outstanding_.pop_front();
+    }
+    UpdatePolling();
+  }
+
+  // Polls while JavaScript wants records and, for ring buffers, no batch is outstanding:
+  // the ring reports readable while any byte is unconsumed, which would spin the loop,
+  // and the kernel only wakes a consumer that has caught up anyway.
+  void UpdatePolling() noexcept {
+    bool want = wanted_ && self()->IsOpen() && !(Derived::kHoldsKernelSpace && !outstanding_.empty());
+    if (want && !poller_.active()) {
+      if (poller_.Start(this->Env(), self()->EpollFd(), this) < 0) poller_.Stop();
+    } else if (!want && poller_.active()) {
+      poller_.Stop();
+    }
+  }
+
+  void DropAll(napi_env env) noexcept {
+    for (Batch& b : outstanding_) Detach(env, b);
+    outstanding_.clear();
+    ready_.clear();
+    slab_meta_.clear();
+    slab_.reset();
+    pool_.clear();
   }
 
   bool DeliverError(napi_env env, const char* operation, int err) noexcept {
@@ -152,25 +314,33 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     if (status < 0) return DeliverError(env, "reader.poll", -status);
     if (!self()->IsOpen()) return true;
     int n = self()->ConsumeUpTo(batch_size_);
-    // Records consumed before a failure are already gone from the kernel: deliver them.
-    if (!meta_.empty()) {
-      napi_value args[3];
-      if (napi_get_null(env, &args[0]) != napi_ok || !TakeBatch(env, &args[1], &args[2])) return false;
-      if (!callback_.IsEmpty() && !CallJs(env, *async_context_, callback_, 3, args)) return false;
+    // Records consumed before a failure are delivered.
+    while (!ready_.empty() && self()->IsOpen()) {
+      napi_value args[4];
+      if (napi_get_null(env, &args[0]) != napi_ok || !TakeBatch(env, &args[1], &args[2], &args[3])) return false;
+      if (!callback_.IsEmpty() && !CallJs(env, *async_context_, callback_, 4, args)) return false;
     }
+    UpdatePolling();
     if (n < 0) return DeliverError(env, "reader.consume", -n);
     return true;
   }
 
-  void OnEnvTeardown() noexcept override { self()->FreeNative(); }
+  void OnEnvTeardown() noexcept override {
+    for (Batch& b : outstanding_) b.buffer = b.table_buffer = nullptr;  // the environment frees its references
+    DropAll(nullptr);
+    self()->FreeNative();
+  }
 
   // start(): begin polling on the loop (idempotent).
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!self()->IsOpen()) ThrowBpfError(env, "reader.start", EBADF, "the reader is closed");
-    if (poller_.active()) return env.Undefined();
-    int err = poller_.Start(env, self()->EpollFd(), this);
-    if (err < 0) ThrowBpfError(env, "reader.start", -err, "uv_poll_start");
+    if (wanted_) return env.Undefined();
+    if (!Derived::kHoldsKernelSpace || outstanding_.empty()) {
+      int err = poller_.Start(env, self()->EpollFd(), this);
+      if (err < 0) ThrowBpfError(env, "reader.start", -err, "uv_poll_start");
+    }
+    wanted_ = true;
     this->Ref();  // alive while polling, even if JavaScript drops it
     callback_.Ref();
     return env.Undefined();
@@ -178,7 +348,8 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
 
   // stop(): pause; records stay in the kernel buffers (backpressure).
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (poller_.active()) {
+    if (wanted_) {
+      wanted_ = false;
       poller_.Stop();
       this->Unref();
       callback_.Unref();
@@ -186,25 +357,52 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     return info.Env().Undefined();
   }
 
-  // consume(max?): drain synchronously, returning [slab, meta].
+  // consume(max?): drain synchronously, returning [slab, meta, token] per batch.
   Napi::Value Consume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!self()->IsOpen()) ThrowBpfError(env, "reader.consume", EBADF, "the reader is closed");
     uint32_t max = info[0].IsUndefined() ? batch_size_ : GetBatchSize(env, info[0]);
     int n = self()->ConsumeUpTo(max);
-    if (n < 0 && meta_.empty()) Check(env, n, "reader.consume");
-    napi_value slab, meta;  // records consumed before a failure are returned, not lost
-    if (!TakeBatch(env, &slab, &meta)) throw Napi::Error::New(env, "reader.consume: out of memory");
-    Napi::Array out = Napi::Array::New(env, 2);
-    out.Set(0u, Napi::Value(env, slab));
-    out.Set(1u, Napi::Value(env, meta));
+    if (n < 0 && ready_.empty()) Check(env, n, "reader.consume");
+    Napi::Array out = Napi::Array::New(env);  // records consumed before a failure are returned
+    for (uint32_t i = 0; !ready_.empty(); i++) {
+      napi_value slab, meta, token;
+      if (!TakeBatch(env, &slab, &meta, &token)) throw Napi::Error::New(env, "reader.consume: out of memory");
+      Napi::Array triple = Napi::Array::New(env, 3);
+      triple.Set(0u, Napi::Value(env, slab));
+      triple.Set(1u, Napi::Value(env, meta));
+      triple.Set(2u, Napi::Value(env, token));
+      out.Set(i, triple);
+    }
+    UpdatePolling();
     return out;
   }
 
+  // release(token): JavaScript is done with a batch; its memory may be reused.
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t token = GetUint32(env, info[0], "token");
+    for (auto it = outstanding_.begin(); it != outstanding_.end(); ++it) {
+      if (it->token != token || it->released) continue;
+      Detach(env, *it);
+      it->released = true;
+      if (!Derived::kHoldsKernelSpace) {  // a slab: reusable at once, whatever the order
+        self()->Retire(*it);
+        outstanding_.erase(it);
+      }
+      RetireReleased();
+      break;
+    }
+    return env.Undefined();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    bool was_polling = poller_.active();
+    bool was_wanted = wanted_;
+    wanted_ = false;
+    DropAll(info.Env());
     Free();
-    if (was_polling) this->Unref();
+    self()->FreeMemory();
+    if (was_wanted) this->Unref();
     if (!callback_.IsEmpty()) callback_.Reset();
     return info.Env().Undefined();
   }
@@ -214,11 +412,17 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   }
 
   Poller poller_;
+  bool wanted_ = false;  // JavaScript asked for records (start) and has not stopped
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   uint32_t batch_size_ = 256;
-  std::unique_ptr<std::vector<uint8_t>> slab_{new std::vector<uint8_t>()};
-  std::vector<uint32_t> meta_;  // offset, size, source, kind per record
+  std::deque<Batch> ready_;        // drained, not yet handed to JavaScript
+  std::deque<Batch> outstanding_;  // handed to JavaScript, in delivery order
+  uint32_t next_token_ = 0;
+  std::shared_ptr<std::vector<uint8_t>> slab_;  // the slab being filled (perf buffers)
+  std::vector<uint32_t> slab_meta_;
+  std::vector<uint32_t> table_;  // a spare record table
+  std::vector<std::shared_ptr<std::vector<uint8_t>>> pool_;
 };
 
 }  // namespace ebpf

@@ -1,6 +1,9 @@
 #include "ring_buffer.h"
 
-#include <bpf/libbpf_version.h>
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
@@ -39,13 +42,13 @@ RingBufferHandle::RingBufferHandle(const Napi::CallbackInfo& info) : Reader(info
         ThrowBpfError(env, "ringBuffer", EINVAL, what + " is not a ring buffer (BPF_MAP_TYPE_RINGBUF)");
       }
       int fd = map->RequireFd(env, "ringBuffer");
-      sources_.push_back(std::unique_ptr<Source>(new Source{this, i}));
-      Source* source = sources_.back().get();
+      // libbpf's ring_buffer only watches the rings (its epoll fd): we consume them.
       if (rb_ == nullptr) {
-        rb_ = CheckPtr(env, [&] { return ring_buffer__new(fd, OnSample, source, nullptr); }, "ringBuffer", what, &log);
+        rb_ = CheckPtr(env, [&] { return ring_buffer__new(fd, OnSample, nullptr, nullptr); }, "ringBuffer", what, &log);
       } else {
-        Check(env, ring_buffer__add(rb_, fd, OnSample, source), "ringBuffer", what, &log);
+        Check(env, ring_buffer__add(rb_, fd, OnSample, nullptr), "ringBuffer", what, &log);
       }
+      MapRing(env, fd, what);
     }
   } catch (...) {
     Free();  // a throwing constructor runs no destructor
@@ -62,30 +65,129 @@ void RingBufferHandle::FreeNative() {
     ring_buffer__free(rb_);
     rb_ = nullptr;
   }
+  long page = sysconf(_SC_PAGESIZE);
+  for (Ring& r : rings_) {
+    if (r.consumer != nullptr) munmap(r.consumer, page);
+  }
+  // The data pages go when the last Buffer over them does, or at close().
+  for (Ring& r : rings_) unmap_at_close_.push_back(std::move(r.pages));
+  rings_.clear();
 }
 
-int RingBufferHandle::OnSample(void* ctx, void* data, size_t size) noexcept {
-  Source* source = static_cast<Source*>(ctx);
-  return source->self->AddRecord(data, size, source->index);
+void RingBufferHandle::Pages::Unmap() {
+  if (address != nullptr) munmap(address, length);
+  address = nullptr;
 }
 
-// At most `n` records (libbpf 1.5). A system libbpf older than 1.5 (source builds against
-// the distribution's libbpf) has no bounded drain: the batch is then the whole ring.
+// At close() every Buffer over the pages is detached: unmap them now (a large ring takes
+// a while), not in the last Buffer's finalizer, in the middle of whatever runs then.
+void RingBufferHandle::FreeMemory() {
+  for (auto& pages : unmap_at_close_) pages->Unmap();
+  unmap_at_close_.clear();
+}
+
+void RingBufferHandle::MapRing(Napi::Env env, int fd, const std::string& what) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  Check(env, bpf_map_get_info_by_fd(fd, &info, &len), "ringBuffer", what);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t size = info.max_entries;
+  Ring r;
+  void* consumer = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (consumer == MAP_FAILED) ThrowBpfError(env, "ringBuffer", errno, what + ": mmap of the consumer page");
+  size_t length = page + 2 * size;
+  void* pages = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(page));
+  if (pages == MAP_FAILED) {
+    int err = errno;
+    munmap(consumer, page);
+    ThrowBpfError(env, "ringBuffer", err, what + ": mmap of the data pages");
+  }
+  r.consumer = static_cast<unsigned long*>(consumer);
+  r.pages = std::shared_ptr<Pages>(new Pages{pages, length});
+  r.producer = static_cast<const unsigned long*>(pages);
+  r.data = static_cast<const uint8_t*>(pages) + page;
+  r.mask = size - 1;
+  r.read = __atomic_load_n(r.consumer, __ATOMIC_ACQUIRE);
+  rings_.push_back(std::move(r));
+}
+
+int RingBufferHandle::OnSample(void* /*ctx*/, void* /*data*/, size_t /*size*/) noexcept { return 0; }
+
+// At most `max` records of ring `index`, from where the last batch ended: one batch over
+// the ring's own pages. Records the BPF side discarded are skipped (not in the table).
+int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
+  Ring& r = rings_[index];
+  uint64_t start = r.read;
+  uint64_t pos = start;
+  uint64_t producer = __atomic_load_n(r.producer, __ATOMIC_ACQUIRE);
+  // Every record takes at least a header: the table's size is bounded before the walk.
+  uint64_t most = (producer - start) / BPF_RINGBUF_HDR_SZ;
+  if (most > max) most = max;
+  Batch batch;
+  try {
+    batch.meta = TakeTable();
+    batch.meta.resize(most * 4);
+  } catch (...) {
+    return -ENOMEM;
+  }
+  uint32_t* out = batch.meta.data();
+  uint32_t count = 0;
+  while (pos < producer && count < max) {
+    const uint32_t* header = reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask));
+    uint32_t len = __atomic_load_n(header, __ATOMIC_ACQUIRE);
+    if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not yet submitted
+    uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+    uint64_t next = pos + ((static_cast<uint64_t>(size) + BPF_RINGBUF_HDR_SZ + 7) & ~7ull);
+    if (next - start > UINT32_MAX) break;
+    if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+      out[0] = static_cast<uint32_t>(pos - start + BPF_RINGBUF_HDR_SZ);
+      out[1] = size;
+      out[2] = index;
+      out[3] = kRecord;
+      out += 4;
+      count++;
+    }
+    pos = next;
+  }
+  batch.meta.resize(count * 4);
+  if (pos == start) {
+    ReturnTable(std::move(batch.meta));
+    return 0;
+  }
+  r.read = pos;
+  batch.ring = index;
+  batch.end = pos;
+  if (count != 0) {
+    batch.owner = r.pages;
+    batch.base = r.data + (start & r.mask);  // the second mapping follows: never wraps
+    batch.length = pos - start;
+  } else {
+    batch.released = true;  // only discarded records: retired in order, never handed out
+  }
+  int err = PushBatch(std::move(batch));
+  return err < 0 ? err : static_cast<int>(count);
+}
+
 int RingBufferHandle::ConsumeUpTo(uint32_t n) {
-#if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 5)
-  return ring_buffer__consume_n(rb_, n);
-#else
-  (void)n;
-  return ring_buffer__consume(rb_);
-#endif
+  int total = 0;
+  for (uint32_t i = 0; i < rings_.size() && static_cast<uint32_t>(total) < n; i++) {
+    int got = ConsumeRing(i, n - total);
+    if (got < 0) return total > 0 ? total : got;
+    total += got;
+  }
+  return total;
+}
+
+void RingBufferHandle::Retire(Batch& batch) {
+  if (batch.ring < rings_.size()) __atomic_store_n(rings_[batch.ring].consumer, batch.end, __ATOMIC_RELEASE);
 }
 
 // fill(): [bytes waiting, ring size] per map, in reader order.
 Napi::Value RingBufferHandle::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (rb_ == nullptr) ThrowBpfError(env, "ringBuffer.stats", EBADF, "the reader is closed");
-  Napi::Array out = Napi::Array::New(env, sources_.size());
-  for (uint32_t i = 0; i < sources_.size(); i++) {
+  Napi::Array out = Napi::Array::New(env, rings_.size());
+  for (uint32_t i = 0; i < rings_.size(); i++) {
     ring* r = ring_buffer__ring(rb_, i);
     Napi::Array pair = Napi::Array::New(env, 2);
     pair.Set(0u, Napi::Number::New(env, r != nullptr ? static_cast<double>(ring__avail_data_size(r)) : 0));

@@ -101,6 +101,32 @@ describe('typed map views (from BTF)', () => {
     expect(fromPerf.map((e) => e.counter)).toEqual([9n]);
     expect(() => obj.map('events').ringBuffer({ type: 'nope' })).toThrow(/no type named 'nope'/);
   });
+
+  test('batches of typed records decode in place with the compiled decoder, as drain() does', async () => {
+    obj.close();
+    obj = BpfObject.open(fixture('types'));
+    obj.globals.set('target_tgid', process.pid);
+    obj.globals.set('multiplier', 2);
+    await obj.load();
+    using link = obj.program('on_getpriority').attach();
+    void link;
+    type Event = { pid: number; multiplier: number; counter: bigint; comm: string };
+    using reader = obj.map('events').ringBuffer<Event>({ type: 'event' });
+    getpriority(3);
+    const decoded: Event[] = [];
+    for await (const batch of reader.batches()) {
+      decoded.push(...batch, ...[batch.at(-1) as Event]);
+      break;
+    }
+    expect(decoded.map((e) => [e.pid, e.multiplier, e.counter])).toEqual([
+      [process.pid, 2, 2n],
+      [process.pid, 2, 4n],
+      [process.pid, 2, 6n],
+      [process.pid, 2, 6n],
+    ]);
+    expect(typeof decoded[0].comm).toBe('string');
+    expect(Object.keys(decoded[0])).toEqual(Object.keys(decoded[1])); // one shape for every record
+  });
 });
 
 describe('globals', () => {
@@ -146,8 +172,53 @@ describe('globals', () => {
 
   test('globals after close are refused', () => {
     const g = obj.globals;
+    const counter = g.accessor<bigint>('counter');
     obj.close();
     expect(() => g.get('counter')).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => counter.get()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  test('an accessor reads what the program writes, in place, and writes what it reads', async () => {
+    obj.close();
+    obj = BpfObject.open(fixture('types'));
+    obj.globals.set('target_tgid', process.pid).set('multiplier', 2);
+    await obj.load();
+    const counter = obj.globals.accessor<bigint>('counter');
+    const seen = obj.globals.accessor<number>('seen_data');
+    expect(counter.name).toBe('counter');
+    using link = obj.program('on_getpriority').attach();
+    void link;
+    getpriority(4);
+    expect(counter.get()).toBe(8n);
+    counter.set(100n);
+    obj.globals.set('data_value', 30);
+    getpriority(1);
+    expect(counter.get()).toBe(102n);
+    expect(obj.globals.get('counter')).toBe(102n);
+    expect(seen.get()).toBe(30 + 3); // data_value + custom_value
+    expect(() => counter.set(-1n)).toThrow(/counter/);
+    expect(() => obj.globals.accessor('nope')).toThrow(/no global variable 'nope'/);
+  });
+});
+
+describe('one at a time through the bound key and value buffers', () => {
+  test('views of one map share them: each operation sees its own key and value', () => {
+    const typed = obj.map<number, bigint>('big_hash');
+    const raw = typed.withCodecs(u32, u64);
+    for (let k = 0; k < 1000; k++) typed.set(k, BigInt(k) * 10n);
+    for (let k = 0; k < 1000; k += 2) raw.set(k, BigInt(k) * 100n); // the other view, same buffers
+    expect(typed.get(4)).toBe(400n);
+    expect(raw.get(5)).toBe(50n);
+    expect(typed.get(5000)).toBeUndefined();
+    expect(typed.has(999)).toBe(true);
+    // A caller's own key bytes take the general path and agree with the bound one.
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(6);
+    expect(typed.get(key as unknown as number)).toBe(600n);
+    expect(typed.set(1, 7n, 'exist').get(1)).toBe(7n);
+    expect(() => typed.set(2000, 1n, 'exist')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => typed.set(1, 1n, 'noexist')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    for (let k = 0; k < 1000; k++) typed.delete(k);
   });
 });
 

@@ -98,6 +98,12 @@ export interface NativeMapHandle {
   readonly perCpu: boolean;
   lookup(key: Uint8Array, flags?: number): Buffer | undefined;
   lookupInto(key: Uint8Array, out: Uint8Array, flags?: number): boolean;
+  /** Binds a key and a value buffer (never detached) for lookupBound / updateBound. */
+  bindBuffers(key: Uint8Array, value: Uint8Array): void;
+  /** lookupInto(bound key, bound value), with no arguments to check. */
+  lookupBound(): boolean;
+  /** update(bound key, bound value, flags). */
+  updateBound(flags: number): void;
   update(key: Uint8Array, value: Uint8Array, flags?: number): void;
   delete(key: Uint8Array): boolean;
   nextKey(key: Uint8Array | null): Buffer | undefined;
@@ -140,14 +146,19 @@ export interface NativeLinkHandle {
 
 /** meta holds (offset, size, source, kind) quads, one per record of the slab: source is
  * the map index (ring buffers) or the CPU (perf buffers); kind 0 is a record, kind 1 a
- * lost-samples notice whose size is the count. */
-export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array) => void;
+ * lost-samples notice whose size is the count. The slab is the reader's own memory (a
+ * ring's pages, read-only, or a pooled slab) until release(token) detaches it. */
+export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array, token?: number) => void;
+
+export type NativeBatch = [slab: Buffer, meta: Uint32Array, token: number];
 
 export interface NativeReaderHandle {
   readonly closed: boolean;
   start(): void;
   stop(): void;
-  consume(max?: number): [Buffer, Uint32Array];
+  consume(max?: number): NativeBatch[];
+  /** The batch may be reused: its slab is detached (zero length from then on). */
+  release(token: number): void;
   close(): void;
 }
 

@@ -235,18 +235,43 @@ interface Field {
   member?: number;
 }
 
-function objectCodec(kind: 'struct' | 'union', size: number, fields: Field[], name: string = kind): Codec<Record<string, unknown>> {
-  const names = new Set(fields.map((f) => f.name));
-  const codec: Codec<Record<string, unknown>> & { align?: number } = {
-    size,
-    name,
-    decode(view, offset) {
+/**
+ * A struct's or union's decoder, compiled once per type: one object literal with every
+ * field (one hidden class for all the records of a type), each field read by its own
+ * codec or, for bitfields, by readBits. Field names go in as JSON strings.
+ */
+function compileDecode(fields: Field[]): (view: DataView, offset: number) => Record<string, unknown> {
+  if (fields.some((f) => f.name === '__proto__')) {
+    // In an object literal that name would set the prototype: assign field by field.
+    return (view, offset) => {
       const out: Record<string, unknown> = {};
       for (const f of fields) {
         out[f.name] = f.bitSize ? readBits(view, offset + f.offset, f.bitOffset, f.bitSize, f.signed, f.codec.size) : f.codec.decode(view, offset + f.offset);
       }
       return out;
-    },
+    };
+  }
+  const members = fields.map((f, i) =>
+    f.bitSize
+      ? `${JSON.stringify(f.name)}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.codec.size})`
+      : `${JSON.stringify(f.name)}: codecs[${i}].decode(view, offset + ${f.offset})`,
+  );
+  const factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as (
+    codecs: Codec[],
+    bits: typeof readBits,
+  ) => (view: DataView, offset: number) => Record<string, unknown>;
+  return factory(
+    fields.map((f) => f.codec),
+    readBits,
+  );
+}
+
+function objectCodec(kind: 'struct' | 'union', size: number, fields: Field[], name: string = kind): Codec<Record<string, unknown>> {
+  const names = new Set(fields.map((f) => f.name));
+  const codec: Codec<Record<string, unknown>> & { align?: number } = {
+    size,
+    name,
+    decode: compileDecode(fields),
     encode(value, view, offset, path = 'value') {
       if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
         throw typeError(path, `an object (${name})`, value);

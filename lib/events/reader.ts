@@ -3,7 +3,7 @@
 // batches wait here, undecoded, until the consumer pulls. Records are decoded on the way
 // out (`for await`), or handed over a batch at a time (`batches()`), which reads fields
 // straight from the slab without an object per record.
-import type { NativeBatchCallback, NativeReaderHandle } from '../../typings/native';
+import type { NativeBatch, NativeBatchCallback, NativeReaderHandle } from '../../typings/native';
 import { bpfError } from '../errors';
 import type { Closable, ObjectContext } from '../resource';
 import { Wakeups, closingIterator } from './wakeups';
@@ -20,34 +20,77 @@ export interface ReaderOptions {
   signal?: AbortSignal;
 }
 
-/** The records of one drain, undecoded: read them in place, or decode them one by one. */
+/**
+ * The records of one drain, undecoded: read them in place, or decode them one by one.
+ *
+ * A batch is lent, not copied: its bytes are the kernel ring's own pages (ring buffers,
+ * read-only memory: never write to `slab`) or a pooled slab (perf buffers). They stay
+ * valid until the batch is released, which `batches()` does when the loop moves on to the
+ * next batch or ends, and `close()` does for every batch; after that, reading it throws a
+ * `BpfError` (code `EBADF`). Records decoded from a batch (`at(i)`, iteration, `data(i)`)
+ * may share its memory too. To keep a batch, or anything read from it, past its turn,
+ * take `batch.copy()`: one copy of the whole batch, which is never released.
+ */
 export class RecordBatch<T> implements Iterable<T> {
-  /** Every record's bytes, each at an 8-byte aligned offset. */
-  readonly slab: Buffer;
+  readonly #slab: Buffer;
   readonly #meta: Uint32Array;
   readonly #decode: (data: Buffer, source: number) => T;
   readonly #start: number;
+  readonly #length: number;
+  readonly #release: (() => void) | undefined;
+  readonly #decodeView: InPlaceDecoder<T> | undefined;
+  #view: DataView | undefined;
+  #released = false;
 
   /** @internal */
-  constructor(slab: Buffer, meta: Uint32Array, start: number, decode: (data: Buffer, source: number) => T) {
-    this.slab = slab;
+  constructor(
+    slab: Buffer,
+    meta: Uint32Array,
+    start: number,
+    decode: (data: Buffer, source: number) => T,
+    release?: () => void,
+    decodeView?: InPlaceDecoder<T>,
+  ) {
+    this.#slab = slab;
     this.#meta = meta;
     this.#start = start;
+    this.#length = meta.length / 4 - start;
     this.#decode = decode;
+    this.#release = release;
+    this.#decodeView = decodeView;
+  }
+
+  /** Every record's bytes, each at an 8-byte aligned offset (valid until the batch is released). */
+  get slab(): Buffer {
+    this.#check();
+    return this.#slab;
+  }
+
+  #check(): void {
+    if (this.#released) {
+      throw bpfError('recordBatch', 'EBADF', 'the batch was released (the loop moved on, or the reader closed): take batch.copy() to keep a batch');
+    }
+  }
+
+  /** Whether the batch has been released: its memory is then the reader's again. */
+  get released(): boolean {
+    return this.#released;
   }
 
   /** Number of records. */
   get length(): number {
-    return this.#meta.length / 4 - this.#start;
+    return this.#length;
   }
 
   /** Offset of record `i` in `slab`. */
   offset(i: number): number {
+    this.#check();
     return this.#meta[(this.#start + i) * 4];
   }
 
   /** Size in bytes of record `i`. */
   size(i: number): number {
+    this.#check();
     return this.#meta[(this.#start + i) * 4 + 1];
   }
 
@@ -61,14 +104,34 @@ export class RecordBatch<T> implements Iterable<T> {
   at(i: number): T | undefined {
     const index = i < 0 ? this.length + i : i;
     if (index < 0 || index >= this.length) return undefined;
-    return this.#decode(this.data(index), this.#meta[(this.#start + index) * 4 + 2]);
+    this.#check();
+    const q = (this.#start + index) * 4;
+    if (this.#decodeView) {
+      const slab = this.slab;
+      this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
+      return this.#decodeView(this.#view, this.#meta[q], this.#meta[q + 1], this.#meta[q + 2]);
+    }
+    return this.#decode(this.data(index), this.#meta[q + 2]);
   }
 
   /** Calls `visit` for each record with one DataView over the whole slab: no allocation per record. */
   visit(visit: (view: DataView, offset: number, size: number) => void): void {
-    const view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
+    const slab = this.slab;
+    const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
     const meta = this.#meta;
     for (let q = this.#start * 4; q < meta.length; q += 4) visit(view, meta[q], meta[q + 1]);
+  }
+
+  /** A copy of the batch in memory of its own, valid for as long as it is referenced. */
+  copy(): RecordBatch<T> {
+    return new RecordBatch(Buffer.from(this.slab), this.#meta.slice(this.#start * 4), 0, this.#decode, undefined, this.#decodeView);
+  }
+
+  /** Hands the batch's memory back to the reader now (the loop does it when it moves on). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#release?.();
   }
 
   *[Symbol.iterator](): Iterator<T> {
@@ -76,10 +139,14 @@ export class RecordBatch<T> implements Iterable<T> {
   }
 }
 
+/** Decodes a record in place: `offset` and `size` locate it in `view`, which spans the batch. */
+export type InPlaceDecoder<T> = (view: DataView, offset: number, size: number, source: number) => T;
+
 interface QueuedBatch {
   slab: Buffer;
   meta: Uint32Array;
   next: number; // index of the next record to hand out
+  token: number; // the native batch to release, or 0 once the slab is a copy of our own
 }
 
 export interface BaseStats {
@@ -105,6 +172,8 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   #items: T[] = [];
   /** Consumers waiting for the next batch, the end or an error. */
   readonly #wakeups = new Wakeups();
+  /** Batches handed out by batches() and not yet released. */
+  readonly #lent = new Set<RecordBatch<T>>();
   #polling = false;
   #closed = false;
   #error: unknown = undefined;
@@ -125,7 +194,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     options.signal?.throwIfAborted();
     for (const owner of owners) owner.assertLoaded(operation);
     // The native side holds this callback weakly while idle: keep it alive with the reader.
-    this.#callback = (error, slab, meta) => this.#onBatch(error, slab, meta);
+    this.#callback = (error, slab, meta, token) => this.#onBatch(error, slab, meta, token);
     this.#handle = create(this.#callback, batchSize);
     this.#owners = [...new Set(owners)];
     for (const owner of this.#owners) owner.trackReader(this);
@@ -136,6 +205,16 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
 
   /** Turns a record into what the iteration yields; `source` is the map index or the CPU. */
   protected abstract decodeRecord(data: Buffer, source: number): T;
+
+  /** A decoder that reads records in place, with one DataView per batch, when the subclass has one. */
+  protected inPlaceDecoder(): InPlaceDecoder<T> | undefined {
+    return undefined;
+  }
+
+  /** Whether batches may carry lost-sample notices (perf buffers): if not, no pass looks for them. */
+  protected reportsLost(): boolean {
+    return true;
+  }
 
   /** A lost-samples notice (perf buffers): counted by the subclass, yielded when it returns a value. */
   protected onLost(_count: number, _source: number): T | undefined {
@@ -156,7 +235,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     return this.#queued;
   }
 
-  #onBatch(error: Error | null, slab?: Buffer, meta?: Uint32Array): void {
+  #onBatch(error: Error | null, slab?: Buffer, meta?: Uint32Array, token = 0): void {
     if (error || !slab || !meta) {
       this.#fail(error ?? new Error('reader poll failed'));
       return;
@@ -166,15 +245,31 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
       this.counters.batches++;
       this.counters.records += records.length / 4;
       for (let q = 1; q < records.length; q += 4) this.counters.bytes += records[q];
-      this.#queue.push({ slab, meta: records, next: 0 });
+      this.#queue.push({ slab, meta: records, next: 0, token });
       this.#queued += records.length / 4;
       if (this.#queued >= this.#highWaterMark) this.#pause();
+    } else {
+      this.#release(token);
     }
     this.#wakeups.wakeAll();
   }
 
+  /** The native batch's memory may be reused (its slab is detached). */
+  #release(token: number): void {
+    if (token !== 0 && !this.#closed) this.#handle.release(token);
+  }
+
+  /** Copies of a lent batch's bytes and table, which is then released: for records that outlive their batch. */
+  #own(slab: Buffer, meta: Uint32Array, token: number): [Buffer, Uint32Array] {
+    if (token === 0) return [slab, meta];
+    const copies: [Buffer, Uint32Array] = [Buffer.from(slab), meta.slice()];
+    this.#release(token);
+    return copies;
+  }
+
   /** Lost-sample notices leave the batch here: counted, or queued as items. */
   #takeLost(meta: Uint32Array): Uint32Array {
+    if (!this.reportsLost()) return meta;
     let lost = 0;
     for (let q = 3; q < meta.length; q += 4) if (meta[q] === KIND_LOST) lost++;
     if (lost === 0) return meta;
@@ -203,6 +298,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** The next record of the queue, decoded. */
   #take(): T {
     const head = this.#queue[0];
+    // Decoded records may keep views of their bytes: the per-record path copies each batch once.
+    if (head.token !== 0) {
+      [head.slab, head.meta] = this.#own(head.slab, head.meta, head.token);
+      head.token = 0;
+    }
     const q = head.next * 4;
     head.next++;
     this.#queued--;
@@ -226,8 +326,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
       this.#polling = true;
       // What arrived while we were not polling may already have spent its wake-up (a perf
       // event reports readable once per wake-up): take it now rather than at the next one.
-      const [slab, meta] = this.#handle.consume();
-      if (meta.length > 0) this.#onBatch(null, slab, meta);
+      for (const [slab, meta, token] of this.#handle.consume()) this.#onBatch(null, slab, meta, token);
     }
   }
 
@@ -264,8 +363,9 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
    * One batch per drain of the kernel buffers, undecoded: the fast path. Read fields in
    * place (`batch.visit((view, offset, size) => ...)`, or `batch.slab` with
    * `batch.offset(i)` / `batch.size(i)`), or decode with `batch.at(i)` / iteration.
-   * Breaking out of the loop closes the reader. Lost-sample items are not part of
-   * batches (see stats).
+   * Each batch is lent, in place (see RecordBatch): it is released when the loop asks for
+   * the next one; `batch.copy()` keeps one. Breaking out of the loop closes the reader.
+   * Lost-sample items are not part of batches (see stats).
    */
   async *batches(): AsyncGenerator<RecordBatch<T>, void, undefined> {
     try {
@@ -275,7 +375,24 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
         if (head) {
           this.#queued -= head.meta.length / 4 - head.next;
           if (this.#queued < this.#highWaterMark) this.#resume();
-          yield new RecordBatch(head.slab, head.meta, head.next, (data, source) => this.decodeRecord(data, source));
+          const token = head.token;
+          const batch = new RecordBatch(
+            head.slab,
+            head.meta,
+            head.next,
+            (data, source) => this.decodeRecord(data, source),
+            () => {
+              this.#lent.delete(batch);
+              this.#release(token);
+            },
+            this.inPlaceDecoder(),
+          );
+          this.#lent.add(batch);
+          try {
+            yield batch;
+          } finally {
+            batch.release();
+          }
           continue;
         }
         if (this.#closed) return;
@@ -298,6 +415,8 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     this.#queue = [];
     this.#queued = 0;
     this.#items = [];
+    // Every lent batch's memory is detached by the native close: mark them released first.
+    for (const batch of [...this.#lent]) batch.release();
     this.#handle.close();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const owner of this.#owners) owner.untrackReader(this);
@@ -316,14 +435,18 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** Drains what the kernel buffers hold now, synchronously, without waiting (at most `max` records). */
   drain(max?: number): T[] {
     if (this.#closed) throw bpfError('reader.drain', 'EBADF', 'the reader is closed');
-    const [slab, raw] = this.#handle.consume(max);
-    const meta = this.#takeLost(raw);
-    const out = this.#items.splice(0);
-    for (let q = 0; q < meta.length; q += 4) {
-      out.push(this.decodeRecord(slab.subarray(meta[q], meta[q] + meta[q + 1]), meta[q + 2]));
-      this.counters.records++;
-      this.counters.bytes += meta[q + 1];
+    const batches: NativeBatch[] = this.#handle.consume(max);
+    const out: T[] = [];
+    for (const [lent, raw, token] of batches) {
+      const [slab, meta] = this.#own(lent, this.#takeLost(raw), token);
+      out.push(...this.#items.splice(0));
+      for (let q = 0; q < meta.length; q += 4) {
+        out.push(this.decodeRecord(slab.subarray(meta[q], meta[q] + meta[q + 1]), meta[q + 2]));
+        this.counters.records++;
+        this.counters.bytes += meta[q + 1];
+      }
     }
+    out.push(...this.#items.splice(0));
     return out;
   }
 }

@@ -1,12 +1,16 @@
 import type { NativeRingBufferHandle } from '../../typings/native';
 import { native } from '../binding';
 import { type BpfMap, mapInternals } from '../map/map';
-import { type BaseStats, EventReader, type ReaderOptions } from './reader';
+import { type BaseStats, EventReader, type InPlaceDecoder, type ReaderOptions } from './reader';
 
 export interface RingBufferOptions<T> extends ReaderOptions {
   /** Turns a record's bytes into what the iteration yields. `data` is a view into a batch
    * buffer: copy it (Buffer.from(data)) to keep it beyond the record's own use. */
   decode?: (data: Buffer, map: string) => T;
+  /** The same, reading the record in place from a DataView over its whole batch (no
+   * Buffer per record): what batches() iteration and `at(i)` use when given. Records read
+   * one by one (`for await`) still go through `decode`. */
+  decodeView?: (view: DataView, offset: number, size: number, map: string) => T;
 }
 
 /** A record of a reader over several maps: which map it came from, and its bytes. */
@@ -33,6 +37,7 @@ export interface RingBufferStats extends BaseStats {
 export class RingBuffer<T = RingBufferRecord> extends EventReader<T> {
   readonly #maps: readonly BpfMap[];
   readonly #decode: (data: Buffer, map: string) => T;
+  readonly #decodeView: InPlaceDecoder<T> | undefined;
 
   constructor(maps: BpfMap | readonly BpfMap[], options: RingBufferOptions<T> = {}) {
     const list = Array.isArray(maps) ? (maps as readonly BpfMap[]) : [maps as BpfMap];
@@ -46,6 +51,16 @@ export class RingBuffer<T = RingBufferRecord> extends EventReader<T> {
     );
     this.#maps = list;
     this.#decode = options.decode ?? ((data: Buffer, map: string) => ({ map, data }) as T);
+    const decodeView = options.decodeView;
+    this.#decodeView = decodeView && ((view, offset, size, source) => decodeView(view, offset, size, this.#maps[source].name));
+  }
+
+  protected override reportsLost(): boolean {
+    return false; // ring buffers count failed reservations on the BPF side (stats.dropped)
+  }
+
+  protected override inPlaceDecoder(): InPlaceDecoder<T> | undefined {
+    return this.#decodeView;
   }
 
   protected decodeRecord(data: Buffer, source: number): T {

@@ -32,6 +32,44 @@ function bytesCodec(size: number, what: string): Codec<unknown> {
 }
 
 /**
+ * The key and value buffers of a native map, shared by its views (withCodecs) and bound
+ * to the native handle once, on first use: `get` and `set` then make one N-API call
+ * with no buffer arguments to check. Operations are synchronous, so sharing is safe.
+ */
+interface Scratch {
+  key: Buffer;
+  keyView: DataView;
+  value: Buffer;
+  valueView: DataView;
+  bound: boolean;
+}
+
+const scratches = new WeakMap<NativeMapHandle, Scratch>();
+
+function scratchOf(native: NativeMapHandle, h: NativeMapHandle): Scratch {
+  let scratch = scratches.get(native);
+  if (!scratch) {
+    const key = Buffer.alloc(h.keySize);
+    const value = Buffer.alloc(h.valueBytes);
+    scratch = {
+      key,
+      keyView: new DataView(key.buffer, key.byteOffset, key.byteLength),
+      value,
+      valueView: new DataView(value.buffer, value.byteOffset, value.byteLength),
+      bound: false,
+    };
+    scratches.set(native, scratch);
+  }
+  return scratch;
+}
+
+function bindScratch(native: NativeMapHandle, scratch: Scratch): void {
+  if (scratch.bound) return;
+  native.bindBuffers(scratch.key, scratch.value);
+  scratch.bound = true;
+}
+
+/**
  * One map of a BpfObject. Keys and values are plain JS values, encoded and decoded with
  * the map's own BTF types (struct → object, char[N] → string, 64-bit → bigint...); a map
  * without BTF uses Buffers (and numbers or bigints for 4- and 8-byte keys and values). A
@@ -46,6 +84,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly #keyCodec: Codec<K>;
   readonly #valueCodec: Codec<V>;
   // Reused for every key and value this view encodes or looks up (no allocation per call).
+  readonly #scratch: Scratch;
   readonly #keyBuffer: Buffer;
   readonly #keyView: DataView;
   readonly #valueBuffer: Buffer;
@@ -82,10 +121,11 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     this.raw = new RawMap(this.#handle, owner);
     this.#keyCodec = (codecs?.key ?? bytesCodec(this.#handle.keySize, 'key')) as Codec<K>;
     this.#valueCodec = (codecs?.value ?? bytesCodec(this.#handle.valueSize, 'value')) as Codec<V>;
-    this.#keyBuffer = Buffer.alloc(this.#handle.keySize);
-    this.#keyView = new DataView(this.#keyBuffer.buffer, this.#keyBuffer.byteOffset, this.#keyBuffer.byteLength);
-    this.#valueBuffer = Buffer.alloc(this.#handle.valueBytes);
-    this.#valueView = new DataView(this.#valueBuffer.buffer, this.#valueBuffer.byteOffset, this.#valueBuffer.byteLength);
+    this.#scratch = scratchOf(handle, this.#handle);
+    this.#keyBuffer = this.#scratch.key;
+    this.#keyView = this.#scratch.keyView;
+    this.#valueBuffer = this.#scratch.value;
+    this.#valueView = this.#scratch.valueView;
     internals.set(this as BpfMap<unknown, unknown>, { handle, owner });
   }
 
@@ -210,9 +250,16 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     return replicatePerCpu(encodeWith(this.#valueCodec, value as V, h.valueSize, 'value'), h.valueSize, h.valueBytes);
   }
 
+  /** Looks `key` up into the value buffer: the bound fast path when the key is in the key buffer. */
+  #lookup(key: Uint8Array): boolean {
+    if (key !== this.#keyBuffer) return this.#handle.lookupInto(key, this.#valueBuffer);
+    bindScratch(this.#native, this.#scratch);
+    return this.#native.lookupBound();
+  }
+
   /** The value under `key`, decoded (per-CPU maps: one per possible CPU), or undefined. */
   get(key: K): V | undefined {
-    if (!this.#handle.lookupInto(this.#encodeKey(key, 'map.get'), this.#valueBuffer)) return undefined;
+    if (!this.#lookup(this.#encodeKey(key, 'map.get'))) return undefined;
     return this.#decodeValue(this.#valueBuffer) as V;
   }
 
@@ -237,14 +284,20 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** Stores `value` under `key` (per-CPU maps: one value for every CPU, or one per CPU). */
   set(key: K, value: V | V[], flags: UpdateFlag = 'any'): this {
     const k = this.#encodeKey(key, 'map.set');
-    this.#handle.update(k, this.#encodeValue(value), updateFlags(flags));
+    const v = this.#encodeValue(value);
+    if (k === this.#keyBuffer && v === this.#valueBuffer) {
+      bindScratch(this.#native, this.#scratch);
+      this.#native.updateBound(updateFlags(flags));
+    } else {
+      this.#handle.update(k, v, updateFlags(flags));
+    }
     return this;
   }
 
   /** Whether `key` is there; for bloom filter maps, whether the value may have been added (see mayContain). */
   has(key: K): boolean {
     if (this.#handle.type === 'bloom_filter') return this.mayContain(key as unknown as V);
-    return this.#handle.lookupInto(this.#encodeKey(key, 'map.has'), this.#valueBuffer);
+    return this.#lookup(this.#encodeKey(key, 'map.has'));
   }
 
   /** Removes `key`; false when it was not there. Array maps cannot delete (EINVAL). */
@@ -444,7 +497,8 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
    */
   ringBuffer<T = Buffer>(options: RingBufferOptions<T> & { type?: string } = {}): RingBuffer<T> {
     const decode = options.decode ?? this.#typeDecoder<T>(options.type) ?? ((data: Buffer) => data as unknown as T);
-    return new RingBuffer<T>([this as BpfMap<unknown, unknown>], { ...options, decode });
+    const decodeView = options.decode ? options.decodeView : (options.decodeView ?? this.#typeViewDecoder<T>(options.type));
+    return new RingBuffer<T>([this as BpfMap<unknown, unknown>], { ...options, decode, decodeView });
   }
 
   /**
@@ -463,6 +517,17 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     if (!codecs) throw new TypeError(`object '${this.#owner.name}' has no BTF to decode '${type}' records with`);
     const codec = codecs.named(type) as Codec<T>;
     return (data: Buffer) => decodeWith(codec, data, 0);
+  }
+
+  /** The BTF type's compiled decoder, reading a record in place (batches of ring buffers). */
+  #typeViewDecoder<T>(type: string | undefined): RingBufferOptions<T>['decodeView'] {
+    if (type === undefined) return undefined;
+    const codec = this.#owner.codecs()?.named(type) as Codec<T> | undefined;
+    if (!codec) return undefined;
+    return (view, offset, size) => {
+      if (size < codec.size) throw new RangeError(`a ${size}-byte record is shorter than ${codec.name} (${codec.size} bytes)`);
+      return codec.decode(view, offset);
+    };
   }
 
   toString(): string {

@@ -1,0 +1,191 @@
+// Batches lent in place: a ring buffer batch is the kernel ring's own pages, a perf buffer
+// batch a pooled slab; each is released when batches() moves on (or the reader closes),
+// and only then may the kernel (or the pool) reuse its memory. flood.bpf.c writes
+// numbered 64-byte records with BPF_PROG_TEST_RUN: exact counts, no timing.
+import { BpfError, BpfObject, RecordBatch, RingBuffer } from '../lib';
+import { fixture } from './helpers/kernel';
+
+const PACKET = Buffer.alloc(64);
+const RECORD_SPACE = 64 + 8; // a record and its ring header
+const seqOf = (data: Buffer) => Number(data.readBigUInt64LE(0));
+const released = (e: unknown) => e instanceof BpfError && e.code === 'EBADF' && /batch was released/.test(e.message);
+
+let obj: BpfObject;
+
+beforeEach(async () => {
+  obj = BpfObject.open(fixture('flood'));
+  await obj.load();
+});
+
+afterEach(() => obj.close());
+
+function produce(name: string, n: number): void {
+  expect(obj.program(name).testRun({ data: PACKET, repeat: n }).retval).toBe(2);
+}
+
+/** Every sequence number of a batch, read in place. */
+function sequence(batch: RecordBatch<unknown>): number[] {
+  const out: number[] = [];
+  batch.visit((view, offset) => out.push(Number(view.getBigUint64(offset, true))));
+  return out;
+}
+
+describe('ring buffer batches, in place', () => {
+  test('the kernel ring keeps a held batch: its space comes back only when the loop moves on', async () => {
+    produce('to_big', 300);
+    using reader = obj.map('big').ringBuffer({ batchSize: 100 });
+    const it = reader.batches()[Symbol.asyncIterator]();
+    const first = (await it.next()).value as RecordBatch<unknown>;
+    expect(sequence(first)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    // Nothing is consumed in the kernel while the batch is held: all 300 still wait there.
+    expect(reader.stats.fill[0].available).toBe(300 * RECORD_SPACE);
+    const second = (await it.next()).value as RecordBatch<unknown>;
+    expect(first.released).toBe(true);
+    expect(second.released).toBe(false);
+    expect(sequence(second)[0]).toBe(100);
+    expect(reader.stats.fill[0].available).toBe(200 * RECORD_SPACE);
+    await it.return(undefined);
+    expect(second.released).toBe(true);
+  });
+
+  test('a released batch refuses to be read; copy() keeps one', async () => {
+    produce('to_big', 200);
+    using reader = obj.map('big').ringBuffer({ batchSize: 100 });
+    let kept: RecordBatch<unknown> | undefined;
+    let old: RecordBatch<unknown> | undefined;
+    let total = 0;
+    for await (const batch of reader.batches()) {
+      if (!kept) {
+        kept = batch.copy();
+        old = batch;
+      }
+      total += batch.length;
+      if (total === 200) break;
+    }
+    expect(old?.released).toBe(true);
+    expect(() => old?.slab).toThrow(BpfError);
+    let error: unknown;
+    try {
+      old?.visit(() => undefined);
+    } catch (e) {
+      error = e;
+    }
+    expect(released(error)).toBe(true);
+    expect(() => old?.data(0)).toThrow(/batch was released/);
+    expect(old?.length).toBe(100); // the count stays readable
+    expect(() => old?.offset(0)).toThrow(/batch was released/);
+    expect(kept?.released).toBe(false);
+    expect(sequence(kept as RecordBatch<unknown>)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(seqOf(kept?.data(99) as Buffer)).toBe(99);
+  });
+
+  test('close() while JavaScript holds a batch detaches it: no read of freed memory', async () => {
+    produce('to_big', 50);
+    const reader = obj.map('big').ringBuffer({ batchSize: 50 });
+    const it = reader.batches()[Symbol.asyncIterator]();
+    const batch = (await it.next()).value as RecordBatch<unknown>;
+    const slab = batch.slab;
+    const record = batch.data(49);
+    expect(seqOf(record)).toBe(49);
+    reader.close();
+    expect(batch.released).toBe(true);
+    expect(() => batch.slab).toThrow(/batch was released/);
+    // Views taken before the close see a detached buffer (zero bytes), never stale memory.
+    expect(slab.length).toBe(0);
+    expect(record.length).toBe(0);
+    expect(() => record.readBigUInt64LE(0)).toThrow(/outside buffer bounds/);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  test('records decoded per record own their bytes: they outlive the batch they came in', async () => {
+    produce('to_big', 1000);
+    using reader = obj.map('big').ringBuffer({ batchSize: 64 });
+    const records: Buffer[] = [];
+    for await (const rec of reader) {
+      records.push(rec);
+      if (records.length === 1000) break;
+    }
+    expect(records.map(seqOf)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  test('a ring that is full because a batch is held makes the BPF side drop, and is counted', async () => {
+    produce('to_small', 40); // a one-page ring holds ~56 records
+    using reader = obj.map('small').ringBuffer({ batchSize: 40 });
+    const it = reader.batches()[Symbol.asyncIterator]();
+    const held = (await it.next()).value as RecordBatch<unknown>;
+    expect(held.length).toBe(40);
+    produce('to_small', 40); // only the space after the held batch is free
+    const room = Math.floor(4096 / RECORD_SPACE) - 40;
+    expect(reader.stats.dropped).toBe(40 - room);
+    const next = (await it.next()).value as RecordBatch<unknown>; // releases the first
+    expect(sequence(next)).toEqual(Array.from({ length: room }, (_, i) => 40 + i));
+    await it.return(undefined);
+  });
+
+  test('a reader over two maps hands out one batch per ring, each with its source', async () => {
+    produce('to_big', 30);
+    produce('to_small', 20);
+    using both = new RingBuffer([obj.map('big'), obj.map('small')], { batchSize: 100 });
+    const seen = new Map<string, number[]>();
+    for await (const batch of both.batches()) {
+      for (const rec of batch) {
+        const list = seen.get(rec.map) ?? [];
+        list.push(seqOf(rec.data));
+        seen.set(rec.map, list);
+      }
+      if ((seen.get('big')?.length ?? 0) + (seen.get('small')?.length ?? 0) === 50) break;
+    }
+    expect(seen.get('big')).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(seen.get('small')).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+});
+
+describe('decodeView', () => {
+  test('batches decode in place with one DataView; records read one by one use decode', async () => {
+    produce('to_big', 300);
+    produce('to_small', 5);
+    using reader = new RingBuffer([obj.map('big'), obj.map('small')], {
+      batchSize: 1000,
+      decode: (data, map) => ({ seq: seqOf(data), size: data.length, map, how: 'decode' }),
+      decodeView: (view, offset, size, map) => ({ seq: Number(view.getBigUint64(offset, true)), size, map, how: 'view' }),
+    });
+    const got: { seq: number; size: number; map: string; how: string }[] = [];
+    for await (const batch of reader.batches()) {
+      got.push(...batch);
+      if (got.length === 305) break;
+    }
+    expect(got.every((r) => r.how === 'view' && r.size === 64)).toBe(true);
+    expect(got.filter((r) => r.map === 'big').map((r) => r.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(got.filter((r) => r.map === 'small').map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    produce('to_big', 2);
+    using again = new RingBuffer(obj.map('big'), {
+      decode: (data) => ({ seq: seqOf(data), how: 'decode' }),
+      decodeView: (view, offset) => ({ seq: Number(view.getBigUint64(offset, true)), how: 'view' }),
+    });
+    expect(again.drain()).toEqual([
+      { seq: 300, how: 'decode' },
+      { seq: 301, how: 'decode' },
+    ]);
+  });
+});
+
+describe('perf buffer batches from a slab pool', () => {
+  test('a held batch keeps its slab while later drains reuse released ones', async () => {
+    using reader = obj.map('perf').perfBuffer({ pageCount: 16 });
+    produce('to_perf', 50);
+    const it = reader.batches()[Symbol.asyncIterator]();
+    const held = (await it.next()).value as RecordBatch<unknown>;
+    const first = Array.from({ length: 50 }, (_, i) => i);
+    expect(sequence(held)).toEqual(first);
+    // Each drain fills a slab from the pool, copies it out and returns it: 20 reuses.
+    const drained: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      produce('to_perf', 50);
+      drained.push(...reader.drain().map((r) => seqOf((r as { data: Buffer }).data)));
+    }
+    expect(drained).toEqual(Array.from({ length: 1000 }, (_, i) => 50 + i));
+    expect(sequence(held)).toEqual(first); // untouched by the reuse
+    await it.return(undefined);
+    expect(held.released).toBe(true);
+  });
+});
