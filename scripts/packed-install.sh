@@ -2,23 +2,25 @@
 # The packed-install smoke test (test/packed-install.test.ts runs it; as root):
 #   1. npm pack this package (dist/ and prebuilds/ must be built);
 #   2. in a Debian 12 chroot that has only a minimal base system plus libelf1, zlib1g and
-#      libzstd1 (no compiler, no libbpf, no headers), with Node and npm bind-mounted in,
-#      npm install the tarball into a clean directory with --ignore-scripts, offline
-#      (the dependencies' tarballs are packed next to ours);
+#      libzstd1 (and libatomic1 for Node 26; no compiler, no libbpf, no headers), with
+#      Node and npm bind-mounted in, npm install the tarball into a clean directory with
+#      --ignore-scripts, offline (the dependencies' tarballs are packed next to ours);
 #   3. there, load a BPF object, attach its tracepoint, trigger it and read the events
 #      from the ring buffer. The last line of output is the smoke program's JSON report.
 #
 # The chroot's base (debootstrap --variant=minbase) is cached in deps/rootfs-bookworm
 # (a minute or two to make, once); each run works in an overlay on it under
 # /tmp/ebpf-packed-<pid>, and unmounts and removes everything it mounted and made.
-# EBPF_SMOKE_NODE picks the node binary to run in the chroot (default: this machine's).
+# EBPF_SMOKE_NODE picks the node binary to run in the chroot (default: the node on PATH).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 log() { printf '[packed-install] %s\n' "$*" >&2; }
 
 SUITE=bookworm
-INCLUDE=libelf1,zlib1g,libzstd1
+# What the addon needs (libelf1, zlib1g, libzstd1), and libatomic1, which the official
+# Node 26 binary needs (the test runs in the chroot with the Node that runs the suite).
+INCLUDE=libelf1,zlib1g,libzstd1,libatomic1
 rootfs="$root/deps/rootfs-$SUITE"
 stamp="$rootfs/.ebpf-rootfs"
 node_bin="$(readlink -f "${EBPF_SMOKE_NODE:-$(command -v node)}")"

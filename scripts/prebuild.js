@@ -141,6 +141,12 @@ async function build(out) {
   const dest = path.join(out, 'prebuilds', PLATFORM);
   const prebuildify = require('prebuildify');
   const options = { ...PREBUILDIFY_OPTIONS, cwd: scratch, out, targets: [process.versions.node] };
+  // node-gyp compiles against this Node's own headers when it has them (as npm's nodedir
+  // setting does), instead of downloading them.
+  const prefix = path.resolve(process.execPath, '..', '..');
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
+    process.env.npm_config_nodedir = prefix;
+  }
   const saved = process.env.EBPF_LIBBPF;
   process.env.EBPF_LIBBPF = 'static'; // prebuildify passes its environment to node-gyp
   try {
