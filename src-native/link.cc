@@ -112,7 +112,7 @@ Napi::Value LinkHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_link_info link_info{};
   __u32 len = sizeof(link_info);
-  Check(env, bpf_link_get_info_by_fd(RequireFd(env, "link.info"), &link_info, &len), "link.info");
+  Check(env, bpf_obj_get_info_by_fd(RequireFd(env, "link.info"), &link_info, &len), "link.info");
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", link_info.id);
   const char* type = libbpf_bpf_link_type_str(static_cast<bpf_link_type>(link_info.type));

@@ -95,7 +95,7 @@ Napi::Value MapHandle::OpenPinned(Napi::Env env, const std::string& path) {
   std::unique_ptr<Standalone> standalone(new Standalone());
   standalone->fd = fd;
   __u32 len = sizeof(standalone->info);
-  int err = bpf_map_get_info_by_fd(fd, &standalone->info, &len);
+  int err = bpf_obj_get_info_by_fd(fd, &standalone->info, &len);
   if (err < 0) {
     close(fd);
     ThrowBpfError(env, "openPinned", -err, path + " (is it a map?)");
@@ -299,13 +299,19 @@ Napi::Value MapHandle::GetBtfValueTypeId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), standalone_ ? standalone_->info.btf_value_type_id : bpf_map__btf_value_type_id(raw_));
 }
 
+// A global data section's memory. libbpf before 1.2 returns it as const (it is writable
+// all the same: libbpf's own skeletons write it).
+static void* InitialValue(bpf_map* map, size_t* size) {
+  return const_cast<void*>(static_cast<const void*>(bpf_map__initial_value(map, size)));
+}
+
 // The memory of a global data section (.data, .bss, .rodata...): before load, its initial
 // contents; after load, the kernel map itself, mmapped (libbpf maps it at the same address).
 uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size) {
   bpf_map* map = Require(env, operation);
   if (map == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t total = 0;
-  void* data = bpf_map__initial_value(map, &total);
+  void* data = InitialValue(map, &total);
   if (data == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section");
   if (offset > total || size > total - offset) {
     ThrowBpfError(env, operation, ERANGE,
@@ -324,7 +330,7 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   bpf_map* map = Require(env, "globals");
   if (map == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t size = 0;
-  void* data = bpf_map__initial_value(map, &size);
+  void* data = InitialValue(map, &size);
   if (data == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section");
   napi_value buffer;
   NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, data, size, nullptr, nullptr, &buffer), Napi::Value());

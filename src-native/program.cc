@@ -286,7 +286,7 @@ Napi::Value ProgramHandle::Info(const Napi::CallbackInfo& info) {
   if (fd < 0) ThrowBpfError(env, "program.info", EBADF, "program '" + name_ + "' is not loaded");
   bpf_prog_info prog_info{};
   __u32 len = sizeof(prog_info);
-  Check(env, bpf_prog_get_info_by_fd(fd, &prog_info, &len), "program.info", "program '" + name_ + "'");
+  Check(env, bpf_obj_get_info_by_fd(fd, &prog_info, &len), "program.info", "program '" + name_ + "'");
   char tag[2 * BPF_TAG_SIZE + 1];
   for (int i = 0; i < BPF_TAG_SIZE; i++) snprintf(tag + 2 * i, 3, "%02x", prog_info.tag[i]);
   Napi::Object out = Napi::Object::New(env);

@@ -79,10 +79,14 @@ int RingBufferHandle::ConsumeUpTo(uint32_t n) {
 #endif
 }
 
-// fill(): [bytes waiting, ring size] per map, in reader order.
+// fill(): [bytes waiting, ring size] per map, in reader order; empty with a system libbpf
+// older than 1.3, which has no API for it.
 Napi::Value RingBufferHandle::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (rb_ == nullptr) ThrowBpfError(env, "ringBuffer.stats", EBADF, "the reader is closed");
+#if LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION < 3
+  return Napi::Array::New(env, 0);
+#else
   Napi::Array out = Napi::Array::New(env, sources_.size());
   for (uint32_t i = 0; i < sources_.size(); i++) {
     ring* r = ring_buffer__ring(rb_, i);
@@ -92,6 +96,7 @@ Napi::Value RingBufferHandle::Fill(const Napi::CallbackInfo& info) {
     out.Set(i, pair);
   }
   return out;
+#endif
 }
 
 }  // namespace ebpf
