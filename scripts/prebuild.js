@@ -174,7 +174,7 @@ async function build(out) {
   return binary;
 }
 
-module.exports = { check, sources, FILE, RECORD, PLATFORM };
+module.exports = { check, sources, scratchCopy, FILE, RECORD, PLATFORM };
 
 if (require.main === module) {
   const args = process.argv.slice(2);

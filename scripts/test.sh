@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: set-up (scripts/setup.sh), then the jest suite once against each build
 # of the addon (node-gyp's, the shipped one, and cmake-js's, the developer one), then the
-# committed prebuild's check and a rebuild of it. Extra arguments go to jest. Prints one closing line: "tests: N passed, N failed, N skipped".
+# committed prebuild's check and a rebuild of it, and a source build against Debian 12's
+# libbpf 1.1 (the install fallback). Extra arguments go to the first jest runs. Prints one
+# closing line: "tests: N passed, N failed, N skipped".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -42,6 +44,17 @@ else
   failed=$((failed + 1))
 fi
 rm -rf "$rebuilt" "$rebuilt.log"
+
+# node-gyp-build's fallback where no prebuild matches: a source build against a system
+# libbpf, here Debian 12's 1.1 (the oldest supported), and the tests that need no newer one.
+if system_build="$(node scripts/system-libbpf.js)"; then
+  jest_args=(test/errors.test.ts test/map-raw.test.ts test/map-pinning.test.ts test/btf-codecs.test.ts
+    test/trace-pipe.test.ts test/example-execsnoop.test.ts)
+  jest_run "$system_build (the system libbpf 1.1)" EBPF_NATIVE="$system_build" \
+    LD_LIBRARY_PATH="$root/deps/system-libbpf/root/usr/lib/x86_64-linux-gnu"
+else
+  failed=$((failed + 1))
+fi
 
 # The benchmark's smoke run (seconds): keeps bench/ from rotting; no figures are judged here.
 echo "=== bench smoke run ==="
