@@ -18,6 +18,15 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      # Only the N-API entry points are exported (src-native/exports.map): none of libbpf's
+      # or the C++ library's symbols can clash with another addon's. libstdc++ stays
+      # dynamic on purpose: linked statically, it pulls in references to glibc 2.35/2.36
+      # (_dl_find_object, arc4random) and the addon would no longer load on glibc 2.34
+      # systems; dynamically it needs only GLIBCXX_3.4.21, older than any Node binary needs.
+      "ldflags": [
+        "-Wl,--version-script=<(module_root_dir)/src-native/exports.map",
+        "-Wl,--as-needed"
+      ],
       "conditions": [
         ["libbpf_mode=='static'", {
           "include_dirs": ["deps/libbpf/install/include"],

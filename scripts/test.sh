@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # The test command: set-up (scripts/setup.sh), then the jest suite once against each build
 # of the addon (node-gyp's, the shipped one, and cmake-js's, the developer one), then the
-# kernel matrix under QEMU (scripts/test-vm.sh) and the bench smoke run. Extra arguments go
-# to jest. Prints one closing line: "tests: N passed, N failed, N skipped".
+# kernel matrix under QEMU (scripts/test-vm.sh), the committed prebuild's check and a
+# rebuild of it, a source build against Debian 12's libbpf 1.1 (the install fallback), and
+# the bench smoke run. Extra arguments go to the first jest runs. Prints one closing line:
+# "tests: N passed, N failed, N skipped".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 EBPF_BUILD_CMAKE=1 bash scripts/setup.sh || exit 1
 
 passed=0 failed=0 skipped=0 status=0
-for build in build/Release/ebpf.node build-cmake/Release/ebpf.node; do
-  echo "=== jest against $build ==="
+jest_run() {  # label [VAR=value...]: jest with that environment, counted in the totals
+  local label=$1 result p f s; shift
+  echo "=== jest against $label ==="
   result="$(mktemp)"
-  EBPF_NATIVE="$build" npx --no-install jest --json --outputFile="$result" "$@" || status=1
-  read -r p f s < <(node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites, r.numPendingTests + r.numTodoTests);
-  ' "$result" 2>/dev/null || echo "0 1 0")
+  env "$@" npx --no-install jest --json --outputFile="$result" "${jest_args[@]}" || status=1
+  read -r p f s < <(node scripts/jest-counts.js "$result" 2>/dev/null || echo "0 1 0")
   rm -f "$result"
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+jest_args=("$@")
+for build in build/Release/ebpf.node build-cmake/Release/ebpf.node; do
+  jest_run "$build" EBPF_NATIVE="$build"
 done
 # The kernel matrix (QEMU, Debian's 6.1 and 6.12 kernels): the hooks this kernel lacks.
 echo "=== kernel matrix (QEMU) ==="
@@ -27,6 +31,38 @@ EBPF_NATIVE=build/Release/ebpf.node bash scripts/test-vm.sh 2>&1 | tee "$vm_out"
 read -r p f s < <(sed -n 's/^vm tests: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$vm_out"; echo "0 1 0")
 rm -f "$vm_out"
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+
+# The committed prebuild must match the sources (else: npm run build:prebuild, and commit
+# prebuilds/); it is also rebuilt from them here, and the rebuilt one checked (ldd, nm -D).
+echo "=== prebuild ==="
+node scripts/prebuild.js --check || failed=$((failed + 1))
+rebuilt="$(mktemp -d "/tmp/ebpf-prebuild-ci-$$-XXXXXX")"
+if node scripts/prebuild.js --out "$rebuilt" > "$rebuilt.log" 2>&1; then
+  dir="$rebuilt/prebuilds/linux-x64"
+  if cmp -s "$dir/ebpf.glibc.node" prebuilds/linux-x64/ebpf.glibc.node; then
+    echo "the rebuilt prebuild is byte-identical to the committed one"
+  else
+    echo "the rebuilt prebuild differs in its bytes from the committed one (the source hash is what is compared)"
+  fi
+  jest_args=(test/prebuild.test.ts)
+  jest_run "the rebuilt prebuild" EBPF_PREBUILD_DIR="$dir"
+else
+  cat "$rebuilt.log"
+  echo "the prebuild could not be rebuilt"
+  failed=$((failed + 1))
+fi
+rm -rf "$rebuilt" "$rebuilt.log"
+
+# node-gyp-build's fallback where no prebuild matches: a source build against a system
+# libbpf, here Debian 12's 1.1 (the oldest supported), and the tests that need no newer one.
+if system_build="$(node scripts/system-libbpf.js)"; then
+  jest_args=(test/errors.test.ts test/map-raw.test.ts test/map-pinning.test.ts test/btf-codecs.test.ts
+    test/trace-pipe.test.ts test/example-execsnoop.test.ts)
+  jest_run "$system_build (the system libbpf 1.1)" EBPF_NATIVE="$system_build" \
+    LD_LIBRARY_PATH="$root/deps/system-libbpf/root/usr/lib/x86_64-linux-gnu"
+else
+  failed=$((failed + 1))
+fi
 
 # The benchmark's smoke run (seconds): keeps bench/ from rotting; no figures are judged here.
 echo "=== bench smoke run ==="

@@ -23,7 +23,8 @@ FdWatcher::FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatche
   if (!info[1].IsFunction()) ThrowTypeError(env, "onReadable must be a function");
   // Strong while watching only, as for the readers.
   callback_ = Napi::Weak(info[1].As<Napi::Function>());
-  async_context_ = std::make_unique<Napi::AsyncContext>(env, "ebpf:FdWatcher", Value());
+  // Without our object as its resource, as for the readers (Node 26 holds it strongly).
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, "ebpf:FdWatcher");
   Tag(env, info.This(), Kind::FdWatcher);
 }
 

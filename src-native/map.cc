@@ -104,7 +104,7 @@ Napi::Value MapHandle::FromFd(Napi::Env env, int fd, const std::string& operatio
   std::unique_ptr<Standalone> standalone(new Standalone());
   standalone->fd = fd;
   __u32 len = sizeof(standalone->info);
-  int err = bpf_map_get_info_by_fd(fd, &standalone->info, &len);
+  int err = bpf_obj_get_info_by_fd(fd, &standalone->info, &len);
   if (err < 0) {
     close(fd);
     ThrowBpfError(env, operation, -err, detail);
@@ -360,13 +360,19 @@ Napi::Value MapHandle::GetBtfValueTypeId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), standalone_ ? standalone_->info.btf_value_type_id : bpf_map__btf_value_type_id(raw_));
 }
 
+// A global data section's memory. libbpf before 1.2 returns it as const (it is writable
+// all the same: libbpf's own skeletons write it).
+static void* InitialValue(bpf_map* map, size_t* size) {
+  return const_cast<void*>(static_cast<const void*>(bpf_map__initial_value(map, size)));
+}
+
 // The memory of a global data section (.data, .bss, .rodata...): before load, its initial
 // contents; after load, the kernel map itself, mmapped (libbpf maps it at the same address).
 uint8_t* MapHandle::DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size) {
   bpf_map* map = Require(env, operation);
   if (map == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t total = 0;
-  void* data = bpf_map__initial_value(map, &total);
+  void* data = InitialValue(map, &total);
   if (data == nullptr) ThrowBpfError(env, operation, EINVAL, "map '" + name_ + "' is not a global data section");
   if (offset > total || size > total - offset) {
     ThrowBpfError(env, operation, ERANGE,
@@ -388,7 +394,7 @@ Napi::Value MapHandle::DataBuffer(const Napi::CallbackInfo& info) {
   bpf_map* map = Require(env, "globals");
   if (map == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section of an object");
   size_t size = 0;
-  void* data = bpf_map__initial_value(map, &size);
+  void* data = InitialValue(map, &size);
   if (data == nullptr && object_->IsLoaded() && bpf_map__fd(map) >= 0) return env.Null();
   if (data == nullptr) ThrowBpfError(env, "globals", EINVAL, "map '" + name_ + "' is not a global data section");
   napi_value buffer;

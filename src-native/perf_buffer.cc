@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "map.h"
 #include "util/errors.h"
@@ -9,6 +11,23 @@
 #include "util/type_tags.h"
 
 namespace ebpf {
+
+// perf_buffer_opts.sample_period (how many samples before a wake-up) came after libbpf 1.1:
+// with an older system libbpf every sample wakes the reader, and wakeupEvents is ignored.
+template <typename T, typename = void>
+struct HasSamplePeriod : std::false_type {};
+template <typename T>
+struct HasSamplePeriod<T, decltype(void(std::declval<T&>().sample_period))> : std::true_type {};
+
+template <typename Opts>
+static void SetSamplePeriod(Opts& opts, uint32_t period) {
+  if constexpr (HasSamplePeriod<Opts>::value) {
+    opts.sample_period = period;
+  } else {
+    (void)opts;
+    (void)period;
+  }
+}
 
 Napi::Function PerfBufferHandle::Init(Napi::Env env) {
   auto properties = ReaderProperties();
@@ -34,7 +53,7 @@ PerfBufferHandle::PerfBufferHandle(const Napi::CallbackInfo& info) : Reader(info
   int fd = map->RequireFd(env, "perfBuffer");
   perf_buffer_opts opts{};
   opts.sz = sizeof(opts);
-  opts.sample_period = wakeup == 0 ? 1 : wakeup;
+  SetSamplePeriod(opts, wakeup == 0 ? 1 : wakeup);
   LogCapture log;
   pb_ = CheckPtr(env, [&] { return perf_buffer__new(fd, pages, OnSample, OnLost, this, &opts); }, "perfBuffer", what, &log);
   Tag(env, info.This(), Kind::PerfBuffer);

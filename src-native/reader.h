@@ -89,7 +89,9 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     if (!callback.IsFunction()) ThrowTypeError(env, "onBatch must be a function");
     batch_size_ = GetBatchSize(env, batch_size);
     callback_ = Napi::Weak(callback.As<Napi::Function>());
-    async_context_ = std::make_unique<Napi::AsyncContext>(env, name, this->Value());
+    // No resource object of ours: Node 26 holds the async resource strongly, and the reader
+    // would then keep itself (and its object's maps) alive forever once dropped.
+    async_context_ = std::make_unique<Napi::AsyncContext>(env, name);
   }
 
   static uint32_t GetBatchSize(Napi::Env env, const Napi::Value& value) {

@@ -182,10 +182,14 @@ void RingBufferHandle::Retire(Batch& batch) {
   if (batch.ring < rings_.size()) __atomic_store_n(rings_[batch.ring].consumer, batch.end, __ATOMIC_RELEASE);
 }
 
-// fill(): [bytes waiting, ring size] per map, in reader order.
+// fill(): [bytes waiting, ring size] per map, in reader order; empty with a system libbpf
+// older than 1.3, which has no API for it.
 Napi::Value RingBufferHandle::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (rb_ == nullptr) ThrowBpfError(env, "ringBuffer.stats", EBADF, "the reader is closed");
+#if LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION < 3
+  return Napi::Array::New(env, 0);
+#else
   Napi::Array out = Napi::Array::New(env, rings_.size());
   for (uint32_t i = 0; i < rings_.size(); i++) {
     ring* r = ring_buffer__ring(rb_, i);
@@ -195,6 +199,7 @@ Napi::Value RingBufferHandle::Fill(const Napi::CallbackInfo& info) {
     out.Set(i, pair);
   }
   return out;
+#endif
 }
 
 }  // namespace ebpf
