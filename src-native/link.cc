@@ -139,7 +139,7 @@ Napi::Value LinkHandle::Info(const Napi::CallbackInfo& info) {
   if (attachment_) {
     bpf_prog_info prog_info{};
     __u32 len = sizeof(prog_info);
-    Check(env, bpf_prog_get_info_by_fd(attachment_->ProgramFd(), &prog_info, &len), "link.info");
+    Check(env, bpf_obj_get_info_by_fd(attachment_->ProgramFd(), &prog_info, &len), "link.info");
     Napi::Object out = Napi::Object::New(env);
     out.Set("id", 0);
     out.Set("type", attachment_->Type());

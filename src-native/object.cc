@@ -47,7 +47,15 @@ ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ob
   if (!btf_path.empty()) opts.btf_custom_path = btf_path.c_str();
   // An empty tokenPath is meaningful to libbpf: no token at all, not even from
   // LIBBPF_BPF_TOKEN_PATH or /sys/fs/bpf.
+#if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 4)
   if (has_token_path) opts.bpf_token_path = token_path.c_str();
+#else
+  if (has_token_path) {
+    ThrowBpfError(env, "open", EOPNOTSUPP,
+                  "tokenPath: this addon was built with libbpf " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
+                      std::to_string(LIBBPF_MINOR_VERSION) + ", and BPF tokens need libbpf 1.4 or later");
+  }
+#endif
 
   LogCapture log;
   if (info[0].IsString()) {

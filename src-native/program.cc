@@ -369,6 +369,7 @@ Napi::Value ProgramHandle::AttachUprobeMulti(const Napi::CallbackInfo& info) {
   if (!cookies.empty() && (!pattern.empty() || cookies.size() != count)) {
     ThrowTypeError(env, "cookies must have one entry per symbol or offset");
   }
+#if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 3)
   std::vector<const char*> syms = CStrings(symbols);
   std::vector<unsigned long> offs(offsets.begin(), offsets.end());
   bpf_uprobe_multi_opts opts{};
@@ -382,6 +383,12 @@ Napi::Value ProgramHandle::AttachUprobeMulti(const Napi::CallbackInfo& info) {
   return AttachWith(env, "attachUprobeMulti", target, [&](bpf_program* p) {
     return bpf_program__attach_uprobe_multi(p, pid, binary.c_str(), pattern.empty() ? nullptr : pattern.c_str(), &opts);
   });
+#else
+  Require(env, "attachUprobeMulti");
+  ThrowBpfError(env, "attachUprobeMulti", EOPNOTSUPP,
+                binary + ": this addon was built with libbpf " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
+                    std::to_string(LIBBPF_MINOR_VERSION) + ", and uprobe.multi links need libbpf 1.3 or later");
+#endif
 }
 
 // attachUsdt(binary, provider, name, pid, cookie): a USDT probe (a SystemTap SDT note in

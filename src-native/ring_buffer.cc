@@ -89,7 +89,7 @@ void RingBufferHandle::FreeMemory() {
 void RingBufferHandle::MapRing(Napi::Env env, int fd, const std::string& what) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
-  Check(env, bpf_map_get_info_by_fd(fd, &info, &len), "ringBuffer", what);
+  Check(env, bpf_obj_get_info_by_fd(fd, &info, &len), "ringBuffer", what);
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   size_t size = info.max_entries;
   Ring r;

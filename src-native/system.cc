@@ -118,14 +118,14 @@ uint32_t GetId(Napi::Env env, const Napi::Value& value, const char* operation) {
 Napi::Object ProgramInfoObject(Napi::Env env, int fd, const std::string& operation) {
   bpf_prog_info info{};
   __u32 len = sizeof(info);
-  Check(env, bpf_prog_get_info_by_fd(fd, &info, &len), operation);
+  Check(env, bpf_obj_get_info_by_fd(fd, &info, &len), operation);
   std::vector<__u32> map_ids(info.nr_map_ids);
   if (!map_ids.empty()) {
     bpf_prog_info again{};
     again.nr_map_ids = static_cast<__u32>(map_ids.size());
     again.map_ids = PointerTo(map_ids.data());
     len = sizeof(again);
-    Check(env, bpf_prog_get_info_by_fd(fd, &again, &len), operation);
+    Check(env, bpf_obj_get_info_by_fd(fd, &again, &len), operation);
     map_ids.resize(std::min<size_t>(again.nr_map_ids, map_ids.size()));
   }
   char tag[2 * BPF_TAG_SIZE + 1] = {};
@@ -153,7 +153,7 @@ Napi::Object ProgramInfoObject(Napi::Env env, int fd, const std::string& operati
 Napi::Object MapInfoObject(Napi::Env env, int fd, const std::string& operation) {
   bpf_map_info info{};
   __u32 len = sizeof(info);
-  Check(env, bpf_map_get_info_by_fd(fd, &info, &len), operation);
+  Check(env, bpf_obj_get_info_by_fd(fd, &info, &len), operation);
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", info.id);
   out.Set("name", std::string(info.name, strnlen(info.name, sizeof(info.name))));
@@ -170,7 +170,7 @@ Napi::Object LinkInfoObject(Napi::Env env, int fd, const std::string& operation)
   char name[512] = {};
   bpf_link_info info{};
   __u32 len = sizeof(info);
-  Check(env, bpf_link_get_info_by_fd(fd, &info, &len), operation);
+  Check(env, bpf_obj_get_info_by_fd(fd, &info, &len), operation);
   // The kernel fills names only when given a buffer: ask again with one.
   PerfEventLinkInfo perf{};
   if (info.type == kLinkPerfEvent) {
@@ -198,7 +198,7 @@ Napi::Object LinkInfoObject(Napi::Env env, int fd, const std::string& operation)
       again.iter.target_name_len = sizeof(name) - 1;
     }
     len = sizeof(again);
-    Check(env, bpf_link_get_info_by_fd(fd, &again, &len), operation);
+    Check(env, bpf_obj_get_info_by_fd(fd, &again, &len), operation);
     info = again;
   }
   Napi::Object out = Napi::Object::New(env);
