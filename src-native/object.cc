@@ -51,9 +51,7 @@ ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ob
   if (has_token_path) opts.bpf_token_path = token_path.c_str();
 #else
   if (has_token_path) {
-    ThrowBpfError(env, "open", EOPNOTSUPP,
-                  "tokenPath: this addon was built with libbpf " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
-                      std::to_string(LIBBPF_MINOR_VERSION) + ", and BPF tokens need libbpf 1.4 or later");
+    ThrowNeedsLibbpf(env, "open", "tokenPath", "BPF tokens", "1.4");
   }
 #endif
 

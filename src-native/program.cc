@@ -385,9 +385,7 @@ Napi::Value ProgramHandle::AttachUprobeMulti(const Napi::CallbackInfo& info) {
   });
 #else
   Require(env, "attachUprobeMulti");
-  ThrowBpfError(env, "attachUprobeMulti", EOPNOTSUPP,
-                binary + ": this addon was built with libbpf " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
-                    std::to_string(LIBBPF_MINOR_VERSION) + ", and uprobe.multi links need libbpf 1.3 or later");
+  ThrowNeedsLibbpf(env, "attachUprobeMulti", binary, "uprobe.multi links", "1.3");
 #endif
 }
 

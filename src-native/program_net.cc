@@ -105,9 +105,7 @@ Napi::Value ProgramHandle::AttachNetfilter(const Napi::CallbackInfo& info) {
   return AttachWith(env, "attachNetfilter", target, [&](bpf_program* p) { return bpf_program__attach_netfilter(p, &opts); });
 #else
   Require(env, "attachNetfilter");
-  ThrowBpfError(env, "attachNetfilter", EOPNOTSUPP,
-                target + ": this addon was built with libbpf " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
-                    std::to_string(LIBBPF_MINOR_VERSION) + ", and netfilter links need libbpf 1.3 or later");
+  ThrowNeedsLibbpf(env, "attachNetfilter", target, "netfilter links", "1.3");
 #endif
 }
 

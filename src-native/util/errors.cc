@@ -127,4 +127,11 @@ void ThrowTypeError(Napi::Env env, const std::string& message) {
   throw Napi::TypeError::New(env, message);
 }
 
+void ThrowNeedsLibbpf(Napi::Env env, const std::string& operation, const std::string& detail,
+                      const std::string& feature, const std::string& needed) {
+  ThrowBpfError(env, operation, EOPNOTSUPP,
+                detail + ": this addon was built with libbpf " + std::to_string(LIBBPF_MAJOR_VERSION) + "." +
+                    std::to_string(LIBBPF_MINOR_VERSION) + ", and " + feature + " need libbpf " + needed + " or later");
+}
+
 }  // namespace ebpf

@@ -27,6 +27,11 @@ Napi::Error MakeBpfError(Napi::Env env, const ErrorDetails& details);
 // exception) when JavaScript cannot run, e.g. while a worker_thread is being terminated.
 napi_value BpfErrorValue(napi_env env, const ErrorDetails& details) noexcept;
 
+// EOPNOTSUPP for a feature this build's libbpf (older than `needed`, e.g. "1.3") lacks:
+// "<detail>: this addon was built with libbpf X.Y, and <feature> need libbpf <needed> or later".
+[[noreturn]] void ThrowNeedsLibbpf(Napi::Env env, const std::string& operation, const std::string& detail,
+                                   const std::string& feature, const std::string& needed);
+
 [[noreturn]] void ThrowBpfError(Napi::Env env, const std::string& operation, int err,
                                 const std::string& detail = std::string(),
                                 const LogCapture* log = nullptr);
