@@ -62,7 +62,8 @@ fi
 
 core=(test/native-hardening.test.ts test/object-lifecycle.test.ts test/map-raw.test.ts test/map-typed.test.ts
       test/map-pinning.test.ts test/btf-codecs.test.ts test/errors.test.ts test/lifetimes.test.ts
-      test/ring-buffer-events.test.ts test/events-flood.test.ts test/attach-types.test.ts test/fuzz.test.ts)
+      test/ring-buffer-events.test.ts test/events-flood.test.ts test/events-zero-copy.test.ts test/attach-types.test.ts
+      test/attach-probes.test.ts test/system.test.ts test/faults.test.ts test/fuzz.test.ts)
 if [[ "${1:-}" == --all ]]; then
   shift
   files=("$@")

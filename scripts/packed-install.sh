@@ -13,6 +13,9 @@
 # /tmp/ebpf-packed-<pid>, and unmounts and removes everything it mounted and made.
 # EBPF_SMOKE_NODE picks the node binary to run in the chroot (default: the node on PATH).
 set -euo pipefail
+# Nothing here is the addon under test: no sanitizer runtime preloaded into debootstrap's
+# wget or the chroot's node (the ASan run, scripts/asan.sh, sets these; wget hangs with it).
+unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 log() { printf '[packed-install] %s\n' "$*" >&2; }
@@ -42,8 +45,21 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "minbase $INCLUDE" ]]; then
   rm -rf "$tmp" "$rootfs"
   log "debootstrap --variant=minbase --include=$INCLUDE $SUITE (once; cached in deps/)"
   start=$SECONDS
-  debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$tmp" "$uri" > "$tmp.log" 2>&1 ||
-    { tail -n 20 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; exit 1; }
+  # A stalled download must not hang the run: wget (debootstrap's fetcher) gives up on a
+  # silent connection after 30 s and retries, and debootstrap itself is tried twice.
+  wgetrc="$(mktemp)"
+  printf 'timeout = 30\ntries = 4\nwaitretry = 2\n' > "$wgetrc"
+  made=0
+  for attempt in 1 2; do
+    rm -rf "$tmp"
+    if WGETRC="$wgetrc" debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$tmp" "$uri" > "$tmp.log" 2>&1; then
+      made=1
+      break
+    fi
+    log "debootstrap attempt $attempt failed"
+  done
+  rm -f "$wgetrc"
+  ((made)) || { tail -n 20 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; exit 1; }
   rm -f "$tmp.log"
   # No package cache, and apt not reachable as a way to add a compiler: it is a base only.
   rm -rf "$tmp"/var/cache/apt/archives/*.deb

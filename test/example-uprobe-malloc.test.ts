@@ -31,7 +31,9 @@ function total(out: string, pid: number): number {
 
 /** Starts the helper (waiting for its go line) and uprobe-malloc with `args` (and -p its pid, unless `everyone`). */
 async function countCalls(args: string[], everyone = false): Promise<{ pid: number; stdout: string; code: number | null; stderr: string }> {
-  const child: ChildProcessWithoutNullStreams = spawn(bin, [String(CALLS)]);
+  // Without LD_PRELOAD: under the ASan run (scripts/asan.sh) libasan would take malloc() over.
+  const { LD_PRELOAD: _preload, ...env } = process.env;
+  const child: ChildProcessWithoutNullStreams = spawn(bin, [String(CALLS)], { env });
   const pid = child.pid!;
   const done = new Promise((resolve) => child.on('close', resolve));
   try {
