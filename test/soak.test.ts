@@ -57,8 +57,9 @@ test('the verdict fails on growth: fds, kernel objects, heap, RSS, lost records'
   ]);
   expect(verdict({ ...result, leftover: { programs: [7], maps: [], links: [9] } })).toEqual(['kernel objects left: programs 7, maps , links 9']);
   expect(verdict({ ...result, heapAtEndMiB: result.heapAfterWarmupMiB + LIMITS.heapGrowthMiB + 1 })).toHaveLength(1);
-  expect(verdict({ ...result, rssSlopeMiBPerMin: 60, rssGrowthMiB: LIMITS.rssGrowthMiB + 1 })).toHaveLength(1);
-  expect(verdict({ ...result, rssSlopeMiBPerMin: 60, rssGrowthMiB: LIMITS.rssGrowthMiB - 1 })).toEqual([]);
+  expect(verdict({ ...result, rssJudged: true, rssSlopeMiBPerMin: 60, rssGrowthMiB: LIMITS.rssGrowthMiB + 1 })).toHaveLength(1);
+  expect(verdict({ ...result, rssJudged: true, rssSlopeMiBPerMin: 60, rssGrowthMiB: LIMITS.rssGrowthMiB - 1 })).toEqual([]);
+  expect(verdict({ ...result, rssJudged: false, rssSlopeMiBPerMin: 60, rssGrowthMiB: LIMITS.rssGrowthMiB + 1 })).toEqual([]);
   expect(verdict({ ...result, received: result.received - 1 })).toHaveLength(1);
 });
 
