@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BpfObject, RawMap } from 'ebpf';
+import { BpfObject, RawMap, type RingBufferOptions } from 'ebpf';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
@@ -119,51 +119,27 @@ async function nodeCases(): Promise<Sample[]> {
   }
   // 64-byte records decoded to objects, and one record per `for await` step.
   const n64 = recordsFor(64);
-  for (let r = 0; r < REPEATS; r++) {
-    fill('fill_64', n64);
-    using reader = obj.map('ring').ringBuffer({
-      batchSize: 8192,
-      highWaterMark: 1 << 20,
-      decode: (data) => ({ seq: data.readBigUInt64LE(0), tail: data.readUInt32LE(60) }),
-    });
-    let seen = 0;
-    const t = clocks();
-    for await (const batch of reader.batches()) {
-      for (const rec of batch) checksum += rec.seq;
-      seen += batch.length;
-      if (seen >= n64) break;
+  // Each: the ring filled with n64 records, drained through batches() of decoded objects.
+  const drainDecoded = async (name: string, options: RingBufferOptions<{ seq: bigint }> & { type?: string }): Promise<void> => {
+    for (let r = 0; r < REPEATS; r++) {
+      fill('fill_64', n64);
+      using reader = obj.map('ring').ringBuffer<{ seq: bigint }>({ batchSize: 8192, highWaterMark: 1 << 20, ...options });
+      let seen = 0;
+      const t = clocks();
+      for await (const batch of reader.batches()) {
+        for (const rec of batch) checksum += rec.seq;
+        seen += batch.length;
+        if (seen >= n64) break;
+      }
+      record(name, t(), seen);
     }
-    record('ring_64_decoded', t(), seen);
-  }
+  };
+  await drainDecoded('ring_64_decoded', { decode: (data) => ({ seq: data.readBigUInt64LE(0), tail: data.readUInt32LE(60) }) });
   // The same objects, decoded in place (decodeView: one DataView per batch), and by BTF type.
-  for (let r = 0; r < REPEATS; r++) {
-    fill('fill_64', n64);
-    using reader = obj.map('ring').ringBuffer({
-      batchSize: 8192,
-      highWaterMark: 1 << 20,
-      decodeView: (view, offset) => ({ seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) }),
-    });
-    let seen = 0;
-    const t = clocks();
-    for await (const batch of reader.batches()) {
-      for (const rec of batch) checksum += rec.seq;
-      seen += batch.length;
-      if (seen >= n64) break;
-    }
-    record('ring_64_decoded_view', t(), seen);
-  }
-  for (let r = 0; r < REPEATS; r++) {
-    fill('fill_64', n64);
-    using reader = obj.map('ring').ringBuffer<{ seq: bigint }>({ type: 'fill_head', batchSize: 8192, highWaterMark: 1 << 20 });
-    let seen = 0;
-    const t = clocks();
-    for await (const batch of reader.batches()) {
-      for (const rec of batch) checksum += rec.seq;
-      seen += batch.length;
-      if (seen >= n64) break;
-    }
-    record('ring_64_typed', t(), seen);
-  }
+  await drainDecoded('ring_64_decoded_view', {
+    decodeView: (view, offset) => ({ seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) }),
+  });
+  await drainDecoded('ring_64_typed', { type: 'fill_head' });
   const nAwait = Math.min(n64, quick ? RECORDS : 300_000);
   for (let r = 0; r < REPEATS; r++) {
     fill('fill_64', nAwait);
