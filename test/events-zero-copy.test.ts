@@ -170,6 +170,24 @@ describe('decodeView', () => {
 });
 
 describe('perf buffer batches from a slab pool', () => {
+  test('samples written after a drain, with no sample after them, still wake the loop', async () => {
+    // A perf event is readable once per wake-up, and libuv's arming of the poll (at its
+    // next turn) spends that wake-up: the reader looks again once the poll is armed.
+    using reader = obj.map('perf').perfBuffer({ pageCount: 16, batchSize: 1000 });
+    produce('to_perf', 30);
+    const rounds: number[][] = [];
+    const guard = setTimeout(() => reader.close(), 5000); // ends a stuck loop: rounds are then missing
+    for await (const batch of reader.batches()) {
+      rounds.push(sequence(batch));
+      if (rounds.length === 4) break;
+      // The next samples are written before the event loop turns: nothing is written after them.
+      batch.release();
+      produce('to_perf', 30);
+    }
+    clearTimeout(guard);
+    expect(rounds).toEqual([0, 1, 2, 3].map((r) => Array.from({ length: 30 }, (_, i) => r * 30 + i)));
+  });
+
   test('a held batch keeps its slab while later drains reuse released ones', async () => {
     using reader = obj.map('perf').perfBuffer({ pageCount: 16 });
     produce('to_perf', 50);

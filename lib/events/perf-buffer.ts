@@ -61,6 +61,10 @@ export class PerfBuffer<T = PerfRecord> extends EventReader<T | PerfLost> {
     return this.#decode(data, cpu);
   }
 
+  protected override spendsWakeups(): boolean {
+    return true;
+  }
+
   protected override onLost(count: number, cpu: number): PerfLost | undefined {
     this.#lost += count;
     this.#lostByCpu[cpu] = (this.#lostByCpu[cpu] ?? 0) + count;

@@ -216,6 +216,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     return true;
   }
 
+  /** Whether polling the fd clears its readiness (perf events: readable once per wake-up). */
+  protected spendsWakeups(): boolean {
+    return false;
+  }
+
   /** A lost-samples notice (perf buffers): counted by the subclass, yielded when it returns a value. */
   protected onLost(_count: number, _source: number): T | undefined {
     return undefined;
@@ -326,8 +331,24 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
       this.#polling = true;
       // What arrived while we were not polling may already have spent its wake-up (a perf
       // event reports readable once per wake-up): take it now rather than at the next one.
-      for (const [slab, meta, token] of this.#handle.consume()) this.#onBatch(null, slab, meta, token);
+      this.#consumeNow();
+      // libuv adds the fd to its epoll set in the I/O phase of its next turn, and adding it
+      // polls the fd once: for a perf event that spends the wake-up of anything written
+      // between now and then, which would then wait for the next sample. Look again once
+      // the poll is armed: an immediate queued from an immediate runs after the I/O phase
+      // of the turn after the current one.
+      if (this.spendsWakeups()) {
+        setImmediate(() =>
+          setImmediate(() => {
+            if (this.#polling) this.#consumeNow();
+          }),
+        );
+      }
     }
+  }
+
+  #consumeNow(): void {
+    for (const [slab, meta, token] of this.#handle.consume()) this.#onBatch(null, slab, meta, token);
   }
 
   #pause(): void {
