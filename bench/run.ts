@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--records N] [--repeats R] [--live N] [--npm-bpf DIR] [--json]
+// npm run bench [-- --quick] [--records N] [--repeats R] [--live N] [--npm-bpf DIR] [--json]   (BENCH_TRACE=1: each sample on stderr)
 //
 // Consumer-only throughput (fill a ring with BPF_PROG_TEST_RUN, then drain), a live
 // producer (a tracepoint on getppid() called in a loop by a child process: end-to-end
@@ -124,7 +124,10 @@ const recordsFor = (size: number) => Math.min(RECORDS, Math.floor(RING_BYTES / (
 
 async function nodeCases(): Promise<Sample[]> {
   const samples: Sample[] = [];
-  const record = (name: string, time: { seconds: number; cpu: number }, count: number, bytes = 0) => samples.push({ case: name, ...time, count, bytes });
+  const record = (name: string, time: { seconds: number; cpu: number }, count: number, bytes = 0) => {
+    if (process.env.BENCH_TRACE) console.error(name, (count / time.seconds / 1e6).toFixed(2));
+    samples.push({ case: name, ...time, count, bytes });
+  };
   using obj = BpfObject.open(OBJECT);
   await obj.load();
   const packet = Buffer.alloc(64);

@@ -48,6 +48,19 @@ describe('ring buffer batches, in place', () => {
     expect(second.released).toBe(true);
   });
 
+  test('records no wake-up announces (BPF_RB_NO_WAKEUP) are drained past the first batch', async () => {
+    using reader = obj.map('big').ringBuffer({ batchSize: 100 });
+    produce('to_big_quiet', 350); // after the reader exists: the ring was empty, nothing wakes it
+    const seen: number[] = [];
+    const guard = setTimeout(() => reader.close(), 5000); // ends a stuck loop: records are then missing
+    for await (const batch of reader.batches()) {
+      seen.push(...sequence(batch));
+      if (seen.length >= 350) break;
+    }
+    clearTimeout(guard);
+    expect(seen).toEqual(Array.from({ length: 350 }, (_, i) => i));
+  });
+
   test('a released batch refuses to be read; copy() keeps one', async () => {
     produce('to_big', 200);
     using reader = obj.map('big').ringBuffer({ batchSize: 100 });

@@ -175,6 +175,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** Batches handed out by batches() and not yet released. */
   readonly #lent = new Set<RecordBatch<T>>();
   #polling = false;
+  #looking = false; // a look at the kernel buffers is due at the next turn
   #closed = false;
   #error: unknown = undefined;
   protected readonly counters: BaseStats = { records: 0, bytes: 0, batches: 0 };
@@ -296,8 +297,25 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** Resolves at the next batch, the end or an error (polling meanwhile). */
   #wait(): Promise<void> {
     const woken = this.#wakeups.wait();
-    this.#resume(); // may deliver at once, waking the promise above
+    if (this.#polling) {
+      // Records may be waiting that no wake-up announces: ones the BPF side committed with
+      // BPF_RB_NO_WAKEUP, or ones left in the ring when the last drain stopped at batchSize.
+      // Look at the next turn of the loop (one batch per turn, as polling does: a flood
+      // must not starve timers and I/O).
+      this.#lookSoon();
+    } else {
+      this.#resume(); // may deliver at once, waking the promise above
+    }
     return woken;
+  }
+
+  #lookSoon(): void {
+    if (this.#looking) return;
+    this.#looking = true;
+    setImmediate(() => {
+      this.#looking = false;
+      if (this.#polling && this.#queued === 0) this.#consumeNow();
+    });
   }
 
   /** The next record of the queue, decoded. */
