@@ -263,9 +263,9 @@ int main(int argc, char **argv) {
   }
   ring_buffer__free(rb);
 
-  // Perf buffer, 64-byte samples; 1024 pages per CPU hold one fill.
-  struct perf_buffer *pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "perf")), 1024, on_perf_sample, NULL, NULL, NULL);
-  int perf_n = records < 40000 ? records : 40000;
+  // Perf buffer, 64-byte samples (80 bytes of ring each); 8192 pages per CPU hold one fill.
+  struct perf_buffer *pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "perf")), 8192, on_perf_sample, NULL, NULL, NULL);
+  int perf_n = records < 400000 ? records : 400000;
   for (int r = 0; r < repeats; r++) {
     fill(obj, "perf_64", perf_n);
     perf_seen = 0;

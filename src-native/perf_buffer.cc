@@ -1,6 +1,11 @@
 #include "perf_buffer.h"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -35,7 +40,8 @@ Napi::Function PerfBufferHandle::Init(Napi::Env env) {
   return DefineClass(env, "PerfBufferHandle", properties);
 }
 
-// new PerfBufferHandle(map: MapHandle, onBatch(err, slab, meta), batchSize, pageCount, wakeupEvents)
+// new PerfBufferHandle(map: MapHandle, onBatch(err, slab, meta, token, bytes, lost), batchSize, pageCount,
+//                      wakeupEvents, copy): `copy` reads every record into pooled slabs (libbpf's callbacks).
 PerfBufferHandle::PerfBufferHandle(const Napi::CallbackInfo& info) : Reader(info) {
   Napi::Env env = info.Env();
   if (!IsMapHandle(env, info[0])) ThrowTypeError(env, "the map must be a BpfMap");
@@ -43,6 +49,7 @@ PerfBufferHandle::PerfBufferHandle(const Napi::CallbackInfo& info) : Reader(info
   uint32_t pages = GetUint32(env, info[3], "pageCount");
   if (pages == 0 || (pages & (pages - 1)) != 0) ThrowTypeError(env, "pageCount must be a power of two");
   uint32_t wakeup = GetUint32(env, info[4], "wakeupEvents");
+  bool copy = info[5].ToBoolean().Value();
   MapHandle* map = MapHandle::Unwrap(info[0].As<Napi::Object>());
   map->Require(env, "perfBuffer");
   std::string what = "map '" + map->name() + "'";
@@ -56,17 +63,32 @@ PerfBufferHandle::PerfBufferHandle(const Napi::CallbackInfo& info) : Reader(info
   SetSamplePeriod(opts, wakeup == 0 ? 1 : wakeup);
   LogCapture log;
   pb_ = CheckPtr(env, [&] { return perf_buffer__new(fd, pages, OnSample, OnLost, this, &opts); }, "perfBuffer", what, &log);
+  try {
+    owner_ = std::make_shared<Owner>();
+  } catch (...) {
+    perf_buffer__free(pb_);
+    pb_ = nullptr;
+    throw Napi::Error::New(env, "perfBuffer: out of memory");
+  }
+  owner_->pb = pb_;
+  if (copy || !MapRings()) rings_.clear();
   Tag(env, info.This(), Kind::PerfBuffer);
   map_ = Napi::Persistent(info[0].As<Napi::Object>());
 }
 
 PerfBufferHandle::~PerfBufferHandle() { Free(); }
 
+// The rings go at close() (every Buffer over them is detached by then: FreeMemory), or
+// with the last Buffer over them when the reader is collected without close().
 void PerfBufferHandle::FreeNative() {
-  if (pb_ != nullptr) {
-    perf_buffer__free(pb_);
-    pb_ = nullptr;
-  }
+  rings_.clear();
+  pb_ = nullptr;
+  if (owner_) free_at_close_ = std::move(owner_);
+}
+
+void PerfBufferHandle::FreeMemory() {
+  if (free_at_close_) free_at_close_->Free();
+  free_at_close_.reset();
 }
 
 void PerfBufferHandle::OnSample(void* ctx, int cpu, void* data, __u32 size) noexcept {
@@ -81,10 +103,210 @@ void PerfBufferHandle::OnLost(void* ctx, int cpu, __u64 count) noexcept {
   if (err < 0) self->callback_error_ = err;
 }
 
+// The CPUs libbpf opened rings for, in its order: the online CPUs below the number of
+// possible CPUs (and the map's size). Read from the same file libbpf reads.
+static bool OnlineCpus(std::vector<uint32_t>* cpus) {
+  FILE* f = fopen("/sys/devices/system/cpu/online", "re");
+  if (f == nullptr) return false;
+  char text[4096];
+  size_t n = fread(text, 1, sizeof(text) - 1, f);
+  fclose(f);
+  text[n] = 0;
+  const char* p = text;
+  while (*p != 0 && *p != '\n') {
+    char* end;
+    unsigned long first = strtoul(p, &end, 10);
+    if (end == p) return false;
+    unsigned long last = first;
+    p = end;
+    if (*p == '-') {
+      last = strtoul(p + 1, &end, 10);
+      if (end == p + 1 || last < first) return false;
+      p = end;
+    }
+    if (last >= 65536) return false;
+    for (unsigned long cpu = first; cpu <= last; cpu++) cpus->push_back(static_cast<uint32_t>(cpu));
+    if (*p == ',') p++;
+  }
+  return true;
+}
+
+// The rings' pages, for ConsumeRings. false (libbpf's callbacks then read the rings) when
+// the buffers libbpf made do not match the online CPUs one for one.
+bool PerfBufferHandle::MapRings() {
+  std::vector<uint32_t> online;
+  int possible = libbpf_num_possible_cpus();
+  try {
+    if (possible <= 0 || !OnlineCpus(&online)) return false;
+  } catch (...) {
+    return false;
+  }
+  size_t count = perf_buffer__buffer_cnt(pb_);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (size_t i = 0, j = 0; i < online.size() && j < count; i++) {
+    if (online[i] >= static_cast<uint32_t>(possible)) break;
+    void* base = nullptr;
+    size_t size = 0;
+    if (perf_buffer__buffer(pb_, static_cast<int>(j), &base, &size) != 0 || size == 0 || (size & (size - 1)) != 0) return false;
+    try {
+      rings_.push_back({static_cast<perf_event_mmap_page*>(base), static_cast<const uint8_t*>(base) + page, size, online[i],
+                        static_cast<perf_event_mmap_page*>(base)->data_tail});
+    } catch (...) {
+      return false;
+    }
+    j++;
+  }
+  return rings_.size() == count;
+}
+
+// `size` bytes at ring position `pos`, which may wrap past the ring's end.
+void PerfBufferHandle::ReadWrapped(const CpuRing& r, uint64_t pos, void* out, size_t size) {
+  uint64_t at = pos & (r.size - 1);
+  size_t first = r.size - at < size ? static_cast<size_t>(r.size - at) : size;
+  memcpy(out, r.data + at, first);
+  if (first < size) memcpy(static_cast<uint8_t*>(out) + first, r.data, size - first);
+}
+
+// A record's parts: what a sample's table entry says, or a lost-samples count.
+struct Parsed {
+  uint32_t kind;    // kRecord, kLost, or UINT32_MAX: neither (skipped)
+  uint32_t size;    // a sample's bytes, or the count of lost samples
+  uint64_t offset;  // ring position of a sample's bytes
+};
+
+// `raw`: the u32 after a sample's header; `lost`: the u64 count of a lost record.
+static Parsed Parse(const perf_event_header& h, uint64_t pos, uint32_t raw, uint64_t lost) {
+  if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + sizeof(uint32_t)) {
+    uint32_t room = static_cast<uint32_t>(h.size - sizeof(h) - sizeof(uint32_t));
+    return {kRecord, raw > room ? room : raw, pos + sizeof(h) + sizeof(uint32_t)};
+  }
+  if (h.type == PERF_RECORD_LOST && h.size >= sizeof(h) + 2 * sizeof(uint64_t)) {
+    return {kLost, lost > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(lost), 0};
+  }
+  return {UINT32_MAX, 0, 0};
+}
+
+// A record that wraps past the ring's end, copied into a slab batch of its own, which
+// retires the ring up to the record's end.
+int PerfBufferHandle::CopyWrapped(uint32_t index, uint64_t pos, const perf_event_header& h) {
+  const CpuRing& r = rings_[index];
+  uint32_t raw = 0;
+  uint64_t lost = 0;
+  if (h.size >= sizeof(h) + sizeof(uint32_t)) ReadWrapped(r, pos + sizeof(h), &raw, sizeof(raw));
+  if (h.size >= sizeof(h) + 2 * sizeof(uint64_t)) ReadWrapped(r, pos + sizeof(h) + sizeof(uint64_t), &lost, sizeof(lost));
+  Parsed p = Parse(h, pos, raw, lost);
+  if (p.kind == kRecord) {
+    uint8_t* at = AppendRecord(p.size, r.cpu);
+    if (at == nullptr) return -ENOMEM;
+    ReadWrapped(r, p.offset, at, p.size);
+  } else if (p.kind == kLost) {
+    if (AddLost(p.size, r.cpu) < 0) return -ENOMEM;
+  }
+  if (p.kind == UINT32_MAX) {  // nothing to hand out: retired in order with the rest
+    Batch batch;
+    batch.ring = index;
+    batch.end = pos + h.size;
+    batch.released = true;
+    return PushBatch(std::move(batch));
+  }
+  int err = FinishSlab(index, pos + h.size);
+  return err < 0 ? err : (p.kind == kRecord ? 1 : 0);
+}
+
+// The records of ring `index` from where the last batch ended, lent in place: a batch
+// runs to the ring's end at most. Returns the samples handed out, or -errno.
+int PerfBufferHandle::ConsumeRing(uint32_t index) {
+  CpuRing& r = rings_[index];
+  uint64_t head = __atomic_load_n(&r.header->data_head, __ATOMIC_ACQUIRE);
+  uint64_t mask = r.size - 1;
+  int samples = 0;
+  while (r.read < head) {
+    uint64_t start = r.read;
+    uint64_t limit = start - (start & mask) + r.size;  // the position of the ring's end
+    uint64_t stop = head < limit ? head : limit;
+    Batch batch;
+    try {
+      batch.meta = TakeTable();
+      batch.meta.reserve(((stop - start) / 16 + 1) * 4);  // a record takes 16 bytes at least
+    } catch (...) {
+      return samples > 0 ? samples : -ENOMEM;
+    }
+    const uint8_t* base = r.data + (start & mask);
+    uint64_t pos = start;
+    perf_event_header h{};
+    bool wrapped = false;
+    while (pos < head) {
+      memcpy(&h, r.data + (pos & mask), sizeof(h));  // 8-byte aligned: never split
+      if (h.size < sizeof(h) || h.size > head - pos) {  // not a record: give the rest up
+        ReturnTable(std::move(batch.meta));
+        r.read = head;
+        return -EBADMSG;
+      }
+      if (pos + h.size > limit) {
+        wrapped = true;
+        break;
+      }
+      const uint8_t* body = r.data + (pos & mask) + sizeof(h);
+      uint32_t raw = 0;
+      uint64_t lost = 0;
+      if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + sizeof(uint32_t)) memcpy(&raw, body, sizeof(raw));
+      if (h.type == PERF_RECORD_LOST && h.size >= sizeof(h) + 2 * sizeof(uint64_t)) memcpy(&lost, body + sizeof(uint64_t), sizeof(lost));
+      Parsed p = Parse(h, pos, raw, lost);
+      if (p.kind == kRecord) {
+        batch.meta.insert(batch.meta.end(), {static_cast<uint32_t>(p.offset - start), p.size, r.cpu, kRecord});
+        batch.bytes += p.size;
+        samples++;
+      } else if (p.kind == kLost) {
+        batch.meta.insert(batch.meta.end(), {0u, p.size, r.cpu, kLost});
+        batch.lost++;
+      }
+      pos += h.size;
+    }
+    if (pos > start) {
+      batch.ring = index;
+      batch.end = pos;
+      if (!batch.meta.empty()) {
+        batch.owner = owner_;
+        batch.base = base;
+        batch.length = pos - start;
+      } else {
+        ReturnTable(std::move(batch.meta));
+        batch.released = true;  // nothing to hand out: retired in order with the rest
+      }
+      int err = PushBatch(std::move(batch));
+      if (err < 0) return samples > 0 ? samples : err;
+    } else {
+      ReturnTable(std::move(batch.meta));
+    }
+    r.read = pos;
+    if (wrapped) {
+      int got = CopyWrapped(index, pos, h);
+      if (got < 0) return samples > 0 ? samples : got;
+      samples += got;
+      r.read = pos + h.size;
+    }
+  }
+  return samples;
+}
+
+void PerfBufferHandle::Retire(Batch& batch) {
+  if (batch.ring < rings_.size()) __atomic_store_n(&rings_[batch.ring].header->data_tail, batch.end, __ATOMIC_RELEASE);
+  ReturnSlab(batch);
+}
+
 // Every per-CPU ring, whole: a perf event reports readable once per wake-up (reading its
 // poll state clears it), so what is left behind could wait for the next sample. Each
 // ring holds at most pageCount pages, which bounds the batch.
 int PerfBufferHandle::ConsumeUpTo(uint32_t /*n*/) {
+  if (!rings_.empty()) {
+    int total = 0;
+    for (uint32_t i = 0; i < rings_.size(); i++) {
+      int got = ConsumeRing(i);
+      if (got < 0) return total > 0 ? total : got;
+      total += got;
+    }
+    return total;
+  }
   callback_error_ = 0;
   int err = perf_buffer__consume(pb_);
   int finished = FinishSlab();

@@ -8,7 +8,7 @@
 // whose records libbpf copies out). Every batch handed out is outstanding until
 // JavaScript calls release(token), in any order; a release detaches the batch's
 // ArrayBuffer and retires it: a slab goes back to the pool at once, a ring region when
-// every batch before it is released too (the ring's consumer position moves). Detaching
+// every earlier batch of its ring is released too (the ring's consumer position moves). Detaching
 // means JavaScript can never read memory that was reused.
 // close() detaches every outstanding batch. The memory itself is reference-counted by
 // the Buffers' finalizers too: a Buffer kept past a reader that was garbage-collected
@@ -16,7 +16,9 @@
 //
 // The derived class provides
 //   int EpollFd();  int ConsumeUpTo(uint32_t n);  void Retire(Batch&);  void FreeNative();
-//   void FreeMemory();  bool IsOpen();  static constexpr bool kHoldsKernelSpace;
+//   void FreeMemory();  bool IsOpen();
+//   bool HoldsKernelSpace();   batches are kernel memory: retired in delivery order
+//   bool PausesWhileLent();    no polling while a batch is out (a level-triggered fd would spin)
 // FreeMemory runs at close(), once every Buffer over the memory is detached: it may free
 // that memory at once rather than when the last Buffer is collected.
 // and fills batches with PushBatch (ring regions) or AddRecord/AddLost/FinishSlab (slabs).
@@ -27,6 +29,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -40,13 +43,25 @@ namespace ebpf {
 
 enum RecordKind : uint32_t { kRecord = 0, kLost = 1 };
 
+// Memory records are copied into (perf buffers), reused through a pool: uninitialised, so
+// a reused slab costs neither allocation nor zero-filling.
+struct Slab {
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t capacity = 0;
+  size_t used = 0;
+};
+
 // One drain's records: where their bytes are, who owns that memory, and the table.
 struct Batch {
   std::shared_ptr<void> owner;  // the mapping or slab the bytes live in
   const uint8_t* base = nullptr;
   size_t length = 0;
   std::vector<uint32_t> meta;  // offset, size, source, kind per record
-  uint32_t ring = 0;           // ring buffers: the ring, and its position after the batch
+  bool pooled = false;         // the bytes are a slab of the pool
+  double bytes = 0;            // the records' sizes, summed (for the stats)
+  uint32_t lost = 0;           // entries of kind kLost in meta
+  static constexpr uint32_t kNoRing = UINT32_MAX;
+  uint32_t ring = kNoRing;     // kernel rings: the ring, and its position after the batch
   uint64_t end = 0;
   uint32_t token = 0;          // 0 until handed to JavaScript
   napi_ref buffer = nullptr;   // weak, to the batch's ArrayBuffer
@@ -110,21 +125,53 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     return 0;
   }
 
-  // Copies a record into the current slab (perf buffers). 0, or -ENOMEM/-E2BIG.
-  int AddRecord(const void* data, size_t size, uint32_t source) noexcept {
+  // Room for `bytes` more record bytes (padding included) and `records` more table
+  // entries: the appends of one drain then never reallocate. false when out of memory.
+  bool ReserveSlab(size_t bytes, size_t records) noexcept {
     try {
       if (!slab_) slab_ = TakeSlab();
-      size_t offset = (slab_->size() + 7) & ~static_cast<size_t>(7);
-      if (size > UINT32_MAX || offset + size > UINT32_MAX) return -E2BIG;
-      // Padding to 8 bytes, then the record: no zero-fill of the record's own bytes. A
-      // reused slab keeps its capacity, so the pages are already there.
-      slab_->resize(offset);
-      const uint8_t* bytes = static_cast<const uint8_t*>(data);
-      slab_->insert(slab_->end(), bytes, bytes + size);
+      if (slab_meta_.capacity() == 0) slab_meta_ = TakeTable();  // reused: no fresh pages to fault in
+      slab_meta_.reserve(slab_meta_.size() + records * 4);
+    } catch (...) {
+      return false;
+    }
+    size_t need = slab_->used + bytes;
+    if (need <= slab_->capacity) return true;
+    size_t capacity = slab_->capacity * 2 > need ? slab_->capacity * 2 : need;
+    std::unique_ptr<uint8_t[]> grown(new (std::nothrow) uint8_t[capacity]);
+    if (!grown) return false;
+    if (slab_->used != 0) memcpy(grown.get(), slab_->bytes.get(), slab_->used);
+    slab_->bytes = std::move(grown);
+    slab_->capacity = capacity;
+    return true;
+  }
+
+  // Where a record of `size` bytes goes in the current slab (8-byte aligned), with its
+  // table entry made; null when out of memory (or past 4 GiB).
+  uint8_t* AppendRecord(size_t size, uint32_t source) noexcept {
+    size_t offset = slab_ ? (slab_->used + 7) & ~static_cast<size_t>(7) : 0;
+    if (size > UINT32_MAX || offset + size > UINT32_MAX) return nullptr;
+    if (!slab_ || offset + size > slab_->capacity) {
+      if (!ReserveSlab(size + 7, 1)) return nullptr;
+      offset = (slab_->used + 7) & ~static_cast<size_t>(7);
+    }
+    try {
       slab_meta_.insert(slab_meta_.end(), {static_cast<uint32_t>(offset), static_cast<uint32_t>(size), source, kRecord});
     } catch (...) {
-      return -ENOMEM;
+      return nullptr;
     }
+    uint8_t* at = slab_->bytes.get();
+    memset(at + slab_->used, 0, offset - slab_->used);  // padding: no stale bytes between records
+    slab_->used = offset + size;
+    slab_bytes_ += static_cast<double>(size);
+    return at + offset;
+  }
+
+  // Copies a record into the current slab (perf buffers). 0, or -ENOMEM.
+  int AddRecord(const void* data, size_t size, uint32_t source) noexcept {
+    uint8_t* at = AppendRecord(size, source);
+    if (at == nullptr) return -ENOMEM;
+    if (size != 0) memcpy(at, data, size);
     return 0;
   }
 
@@ -135,19 +182,28 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     } catch (...) {
       return -ENOMEM;
     }
+    slab_lost_++;
     return 0;
   }
 
-  // The records added since the last call become one batch over the slab.
-  int FinishSlab() noexcept {
+  // The records added since the last call become one batch over the slab; `ring` and
+  // `end`: the kernel ring position it retires (records copied out of a ring in place).
+  int FinishSlab(uint32_t ring = Batch::kNoRing, uint64_t end = 0) noexcept {
     if (slab_meta_.empty()) return 0;
     Batch batch;
+    batch.pooled = true;
+    batch.ring = ring;
+    batch.end = end;
     if (slab_) {
-      batch.base = slab_->data();
-      batch.length = slab_->size();
+      batch.base = slab_->bytes.get();
+      batch.length = slab_->used;
       batch.owner = std::move(slab_);
     }
     batch.meta.swap(slab_meta_);
+    batch.bytes = slab_bytes_;
+    batch.lost = slab_lost_;
+    slab_bytes_ = 0;
+    slab_lost_ = 0;
     return PushBatch(std::move(batch));
   }
 
@@ -164,9 +220,9 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
 
   // A retired slab goes back to the pool (perf buffers).
   void ReturnSlab(Batch& batch) noexcept {
-    if (!batch.owner || pool_.size() >= kSlabPool) return;
-    auto slab = std::static_pointer_cast<std::vector<uint8_t>>(batch.owner);
-    slab->clear();
+    if (!batch.pooled || !batch.owner || pool_.size() >= kSlabPool) return;
+    auto slab = std::static_pointer_cast<Slab>(batch.owner);
+    slab->used = 0;
     try {
       pool_.push_back(std::move(slab));
     } catch (...) {
@@ -188,8 +244,8 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
  private:
   Derived* self() { return static_cast<Derived*>(this); }
 
-  std::shared_ptr<std::vector<uint8_t>> TakeSlab() {
-    if (pool_.empty()) return std::make_shared<std::vector<uint8_t>>();
+  std::shared_ptr<Slab> TakeSlab() {
+    if (pool_.empty()) return std::make_shared<Slab>();
     auto slab = std::move(pool_.back());
     pool_.pop_back();
     return slab;
@@ -202,7 +258,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   // Hands the oldest ready batch to JavaScript: an external Buffer over its memory, a
   // Uint32Array over its table, and its token. Plain Node-API calls: false, and no
   // exception, when JavaScript cannot run. The batch is outstanding either way.
-  bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta, napi_value* token) noexcept {
+  bool TakeBatch(napi_env env, napi_value* slab, napi_value* meta, napi_value* token, napi_value* bytes, napi_value* lost) noexcept {
     Batch& batch = ready_.front();
     try {
       outstanding_.push_back(std::move(batch));
@@ -249,6 +305,8 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     }
     ok = ok && napi_create_typedarray(env, napi_uint32_array, count, array_buffer, 0, meta) == napi_ok;
     ok = ok && napi_create_uint32(env, b.token, token) == napi_ok;
+    ok = ok && napi_create_double(env, b.bytes, bytes) == napi_ok;
+    ok = ok && napi_create_uint32(env, b.lost, lost) == napi_ok;
     return ok;
   }
 
@@ -273,12 +331,28 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     }
   }
 
-  // Retires released batches from the front, in delivery order, then polls again when
-  // the kernel buffers hold nothing of ours.
+  // Retires released batches in delivery order per ring (a batch held on one ring does
+  // not hold the others), then polls again when the kernel buffers hold nothing of ours.
   void RetireReleased() noexcept {
-    while (!outstanding_.empty() && outstanding_.front().released) {
-      self()->Retire(outstanding_.front());
-      outstanding_.pop_front();
+    try {
+      std::fill(blocked_.begin(), blocked_.end(), 0);
+      for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+        uint32_t ring = it->ring;
+        if (ring != Batch::kNoRing && ring >= blocked_.size()) blocked_.resize(ring + 1, 0);
+        bool blocked = ring != Batch::kNoRing && blocked_[ring] != 0;
+        if (it->released && !blocked) {
+          self()->Retire(*it);
+          it = outstanding_.erase(it);
+          continue;
+        }
+        if (ring != Batch::kNoRing) blocked_[ring] = 1;
+        ++it;
+      }
+    } catch (...) {  // out of memory for the flags: the plain delivery order is safe too
+      while (!outstanding_.empty() && outstanding_.front().released) {
+        self()->Retire(outstanding_.front());
+        outstanding_.pop_front();
+      }
     }
     UpdatePolling();
   }
@@ -287,7 +361,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   // the ring reports readable while any byte is unconsumed, which would spin the loop,
   // and the kernel only wakes a consumer that has caught up anyway.
   void UpdatePolling() noexcept {
-    bool want = wanted_ && self()->IsOpen() && !(Derived::kHoldsKernelSpace && !outstanding_.empty());
+    bool want = wanted_ && self()->IsOpen() && !(self()->PausesWhileLent() && !outstanding_.empty());
     if (want && !poller_.active()) {
       if (poller_.Start(this->Env(), self()->EpollFd(), this) < 0) poller_.Stop();
     } else if (!want && poller_.active()) {
@@ -318,9 +392,9 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     int n = self()->ConsumeUpTo(batch_size_);
     // Records consumed before a failure are delivered.
     while (!ready_.empty() && self()->IsOpen()) {
-      napi_value args[4];
-      if (napi_get_null(env, &args[0]) != napi_ok || !TakeBatch(env, &args[1], &args[2], &args[3])) return false;
-      if (!callback_.IsEmpty() && !CallJs(env, *async_context_, callback_, 4, args)) return false;
+      napi_value args[6];
+      if (napi_get_null(env, &args[0]) != napi_ok || !TakeBatch(env, &args[1], &args[2], &args[3], &args[4], &args[5])) return false;
+      if (!callback_.IsEmpty() && !CallJs(env, *async_context_, callback_, 6, args)) return false;
     }
     UpdatePolling();
     if (n < 0) return DeliverError(env, "reader.consume", -n);
@@ -338,7 +412,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     Napi::Env env = info.Env();
     if (!self()->IsOpen()) ThrowBpfError(env, "reader.start", EBADF, "the reader is closed");
     if (wanted_) return env.Undefined();
-    if (!Derived::kHoldsKernelSpace || outstanding_.empty()) {
+    if (!self()->PausesWhileLent() || outstanding_.empty()) {
       int err = poller_.Start(env, self()->EpollFd(), this);
       if (err < 0) ThrowBpfError(env, "reader.start", -err, "uv_poll_start");
     }
@@ -359,7 +433,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     return info.Env().Undefined();
   }
 
-  // consume(max?): drain synchronously, returning [slab, meta, token] per batch.
+  // consume(max?): drain synchronously, returning [slab, meta, token, bytes, lost] per batch.
   Napi::Value Consume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!self()->IsOpen()) ThrowBpfError(env, "reader.consume", EBADF, "the reader is closed");
@@ -368,13 +442,11 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     if (n < 0 && ready_.empty()) Check(env, n, "reader.consume");
     Napi::Array out = Napi::Array::New(env);  // records consumed before a failure are returned
     for (uint32_t i = 0; !ready_.empty(); i++) {
-      napi_value slab, meta, token;
-      if (!TakeBatch(env, &slab, &meta, &token)) throw Napi::Error::New(env, "reader.consume: out of memory");
-      Napi::Array triple = Napi::Array::New(env, 3);
-      triple.Set(0u, Napi::Value(env, slab));
-      triple.Set(1u, Napi::Value(env, meta));
-      triple.Set(2u, Napi::Value(env, token));
-      out.Set(i, triple);
+      napi_value fields[5];
+      if (!TakeBatch(env, &fields[0], &fields[1], &fields[2], &fields[3], &fields[4])) throw Napi::Error::New(env, "reader.consume: out of memory");
+      Napi::Array batch = Napi::Array::New(env, 5);
+      for (uint32_t f = 0; f < 5; f++) batch.Set(f, Napi::Value(env, fields[f]));
+      out.Set(i, batch);
     }
     UpdatePolling();
     return out;
@@ -388,7 +460,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
       if (it->token != token || it->released) continue;
       Detach(env, *it);
       it->released = true;
-      if (!Derived::kHoldsKernelSpace) {  // a slab: reusable at once, whatever the order
+      if (!self()->HoldsKernelSpace()) {  // a slab: reusable at once, whatever the order
         self()->Retire(*it);
         outstanding_.erase(it);
       }
@@ -421,10 +493,13 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
   std::deque<Batch> ready_;        // drained, not yet handed to JavaScript
   std::deque<Batch> outstanding_;  // handed to JavaScript, in delivery order
   uint32_t next_token_ = 0;
-  std::shared_ptr<std::vector<uint8_t>> slab_;  // the slab being filled (perf buffers)
+  std::shared_ptr<Slab> slab_;  // the slab being filled (perf buffers)
   std::vector<uint32_t> slab_meta_;
+  double slab_bytes_ = 0;    // its records' sizes, summed
+  uint32_t slab_lost_ = 0;   // its lost-sample entries
   std::vector<uint32_t> table_;  // a spare record table
-  std::vector<std::shared_ptr<std::vector<uint8_t>>> pool_;
+  std::vector<uint8_t> blocked_;  // per ring, while retiring: an earlier batch is still out
+  std::vector<std::shared_ptr<Slab>> pool_;
 };
 
 }  // namespace ebpf

@@ -132,6 +132,7 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
   }
   uint32_t* out = batch.meta.data();
   uint32_t count = 0;
+  uint64_t bytes = 0;
   while (pos < producer && count < max) {
     const uint32_t* header = reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask));
     uint32_t len = __atomic_load_n(header, __ATOMIC_ACQUIRE);
@@ -146,6 +147,7 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
       out[3] = kRecord;
       out += 4;
       count++;
+      bytes += size;
     }
     pos = next;
   }
@@ -155,6 +157,7 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
     return 0;
   }
   r.read = pos;
+  batch.bytes = static_cast<double>(bytes);
   batch.ring = index;
   batch.end = pos;
   if (count != 0) {

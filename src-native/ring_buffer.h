@@ -18,7 +18,8 @@ namespace ebpf {
 
 class RingBufferHandle : public Reader<RingBufferHandle> {
  public:
-  static constexpr bool kHoldsKernelSpace = true;
+  bool HoldsKernelSpace() const { return true; }
+  bool PausesWhileLent() const { return true; }
   static Napi::Function Init(Napi::Env env);
   explicit RingBufferHandle(const Napi::CallbackInfo& info);
   ~RingBufferHandle() override;

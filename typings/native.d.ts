@@ -148,9 +148,10 @@ export interface NativeLinkHandle {
  * the map index (ring buffers) or the CPU (perf buffers); kind 0 is a record, kind 1 a
  * lost-samples notice whose size is the count. The slab is the reader's own memory (a
  * ring's pages, read-only, or a pooled slab) until release(token) detaches it. */
-export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array, token?: number) => void;
+/** One batch: its bytes, its (offset, size, source, kind) table, its token, the records' bytes summed, and its lost-sample entries. */
+export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array, token?: number, bytes?: number, lost?: number) => void;
 
-export type NativeBatch = [slab: Buffer, meta: Uint32Array, token: number];
+export type NativeBatch = [slab: Buffer, meta: Uint32Array, token: number, bytes: number, lost: number];
 
 export interface NativeReaderHandle {
   readonly closed: boolean;
@@ -206,6 +207,7 @@ export interface NativeBinding {
     batchSize: number,
     pageCount: number,
     wakeupEvents: number,
+    copy: boolean,
   ) => NativePerfBufferHandle;
   FdWatcher: new (fd: number, onReadable: (error: Error | null) => void) => NativeFdWatcher;
 }

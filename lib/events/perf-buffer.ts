@@ -8,6 +8,14 @@ export interface PerfBufferOptions<T> extends ReaderOptions {
   pageCount?: number;
   /** Samples the kernel collects before it wakes the reader (default 1). */
   wakeupEvents?: number;
+  /**
+   * Copy each drain into pooled memory instead of lending the kernel's per-CPU rings in
+   * place (default false). Copies put every record at an 8-byte aligned offset (in place, a
+   * sample's bytes sit 4 bytes past one, as the kernel lays them out) and give the ring
+   * space back at once, so a batch held for long does not make the kernel drop samples;
+   * they cost a copy of every record.
+   */
+  copy?: boolean;
   /** Yield `{ lost, cpu }` items for lost-sample notices (they are always counted in stats). */
   includeLost?: boolean;
   /** Turns a sample's bytes into what the iteration yields (default `{ cpu, data }`). */
@@ -35,8 +43,9 @@ export interface PerfBufferStats extends BaseStats {
 
 /**
  * Reads a BPF_MAP_TYPE_PERF_EVENT_ARRAY map (one ring per CPU) as an async iterable, like
- * RingBuffer. Each wake-up drains every per-CPU ring (at most pageCount pages each); lost
- * samples are counted per CPU in `stats`, and yielded as `{ lost, cpu }` with `includeLost`.
+ * RingBuffer. Each wake-up drains every per-CPU ring (at most pageCount pages each), lent
+ * in place like a ring buffer's (or copied, with `copy`); lost samples are counted per CPU
+ * in `stats`, and yielded as `{ lost, cpu }` with `includeLost`.
  */
 export class PerfBuffer<T = PerfRecord> extends EventReader<T | PerfLost> {
   readonly #decode: (data: Buffer, cpu: number) => T;
@@ -52,7 +61,7 @@ export class PerfBuffer<T = PerfRecord> extends EventReader<T | PerfLost> {
       throw new TypeError(`pageCount must be a power of two, got ${pageCount}`);
     }
     if (!Number.isInteger(wakeupEvents) || wakeupEvents < 1) throw new TypeError(`wakeupEvents must be a positive integer, got ${wakeupEvents}`);
-    super('perfBuffer', (onBatch, batchSize) => new native.PerfBufferHandle(handle, onBatch, batchSize, pageCount, wakeupEvents), [owner], options);
+    super('perfBuffer', (onBatch, batchSize) => new native.PerfBufferHandle(handle, onBatch, batchSize, pageCount, wakeupEvents, options.copy ?? false), [owner], options);
     this.#decode = options.decode ?? ((data: Buffer, cpu: number) => ({ cpu, data }) as T);
     this.#includeLost = options.includeLost ?? false;
   }

@@ -23,9 +23,10 @@ export interface ReaderOptions {
 /**
  * The records of one drain, undecoded: read them in place, or decode them one by one.
  *
- * A batch is lent, not copied: its bytes are the kernel ring's own pages (ring buffers,
- * read-only memory: never write to `slab`) or a pooled slab (perf buffers). They stay
- * valid until the batch is released, which `batches()` does when the loop moves on to the
+ * A batch is lent, not copied: its bytes are the kernel ring's own pages (read-only
+ * memory: never write to `slab`), or a pooled slab (perf buffers with `copy`, or a perf
+ * record that wraps past its ring's end). The kernel cannot reuse a ring's space until
+ * every batch before it is released: hold batches briefly. They stay valid until the batch is released, which `batches()` does when the loop moves on to the
  * next batch or ends, and `close()` does for every batch; after that, reading it throws a
  * `BpfError` (code `EBADF`). Records decoded from a batch (`at(i)`, iteration, `data(i)`)
  * may share its memory too. To keep a batch, or anything read from it, past its turn,
@@ -60,7 +61,10 @@ export class RecordBatch<T> implements Iterable<T> {
     this.#decodeView = decodeView;
   }
 
-  /** Every record's bytes, each at an 8-byte aligned offset (valid until the batch is released). */
+  /**
+   * Every record's bytes (valid until the batch is released). Ring buffer records, and
+   * copies, start at 8-byte aligned offsets; perf samples lent in place 4 bytes past one.
+   */
   get slab(): Buffer {
     this.#check();
     return this.#slab;
@@ -195,7 +199,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     options.signal?.throwIfAborted();
     for (const owner of owners) owner.assertLoaded(operation);
     // The native side holds this callback weakly while idle: keep it alive with the reader.
-    this.#callback = (error, slab, meta, token) => this.#onBatch(error, slab, meta, token);
+    this.#callback = (error, slab, meta, token, bytes, lost) => this.#onBatch(error, slab, meta, token, bytes, lost);
     this.#handle = create(this.#callback, batchSize);
     this.#owners = [...new Set(owners)];
     for (const owner of this.#owners) owner.trackReader(this);
@@ -210,11 +214,6 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** A decoder that reads records in place, with one DataView per batch, when the subclass has one. */
   protected inPlaceDecoder(): InPlaceDecoder<T> | undefined {
     return undefined;
-  }
-
-  /** Whether batches may carry lost-sample notices (perf buffers): if not, no pass looks for them. */
-  protected reportsLost(): boolean {
-    return true;
   }
 
   /** Whether polling the fd clears its readiness (perf events: readable once per wake-up). */
@@ -241,16 +240,16 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     return this.#queued;
   }
 
-  #onBatch(error: Error | null, slab?: Buffer, meta?: Uint32Array, token = 0): void {
+  #onBatch(error: Error | null, slab?: Buffer, meta?: Uint32Array, token = 0, bytes = 0, lost = 0): void {
     if (error || !slab || !meta) {
       this.#fail(error ?? new Error('reader poll failed'));
       return;
     }
-    const records = this.#takeLost(meta);
+    const records = this.#takeLost(meta, lost);
     if (records.length > 0) {
       this.counters.batches++;
       this.counters.records += records.length / 4;
-      for (let q = 1; q < records.length; q += 4) this.counters.bytes += records[q];
+      this.counters.bytes += bytes;
       this.#queue.push({ slab, meta: records, next: 0, token });
       this.#queued += records.length / 4;
       if (this.#queued >= this.#highWaterMark) this.#pause();
@@ -273,11 +272,8 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     return copies;
   }
 
-  /** Lost-sample notices leave the batch here: counted, or queued as items. */
-  #takeLost(meta: Uint32Array): Uint32Array {
-    if (!this.reportsLost()) return meta;
-    let lost = 0;
-    for (let q = 3; q < meta.length; q += 4) if (meta[q] === KIND_LOST) lost++;
+  /** Lost-sample notices (`lost` of them) leave the batch here: counted, or queued as items. */
+  #takeLost(meta: Uint32Array, lost = 0): Uint32Array {
     if (lost === 0) return meta;
     const kept = new Uint32Array(meta.length - lost * 4);
     let k = 0;
@@ -366,7 +362,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   }
 
   #consumeNow(): void {
-    for (const [slab, meta, token] of this.#handle.consume()) this.#onBatch(null, slab, meta, token);
+    for (const [slab, meta, token, bytes, lost] of this.#handle.consume()) this.#onBatch(null, slab, meta, token, bytes, lost);
   }
 
   #pause(): void {
@@ -476,8 +472,8 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     if (this.#closed) throw bpfError('reader.drain', 'EBADF', 'the reader is closed');
     const batches: NativeBatch[] = this.#handle.consume(max);
     const out: T[] = [];
-    for (const [lent, raw, token] of batches) {
-      const [slab, meta] = this.#own(lent, this.#takeLost(raw), token);
+    for (const [lent, raw, token, , lost] of batches) {
+      const [slab, meta] = this.#own(lent, this.#takeLost(raw, lost), token);
       out.push(...this.#items.splice(0));
       for (let q = 0; q < meta.length; q += 4) {
         out.push(this.decodeRecord(slab.subarray(meta[q], meta[q] + meta[q + 1]), meta[q + 2]));

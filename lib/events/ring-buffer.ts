@@ -55,10 +55,6 @@ export class RingBuffer<T = RingBufferRecord> extends EventReader<T> {
     this.#decodeView = decodeView && ((view, offset, size, source) => decodeView(view, offset, size, this.#maps[source].name));
   }
 
-  protected override reportsLost(): boolean {
-    return false; // ring buffers count failed reservations on the BPF side (stats.dropped)
-  }
-
   protected override inPlaceDecoder(): InPlaceDecoder<T> | undefined {
     return this.#decodeView;
   }
