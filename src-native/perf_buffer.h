@@ -59,7 +59,8 @@ class PerfBufferHandle : public Reader<PerfBufferHandle> {
     ~Owner() { Free(); }
   };
   bool MapRings();
-  int ConsumeRing(uint32_t index);
+  static constexpr uint64_t kPrefetch = 1024;  // bytes ahead of the walk
+  int ConsumeRing(uint32_t index, uint32_t max);
   int CopyWrapped(uint32_t index, uint64_t pos, const perf_event_header& h);
   void ReadWrapped(const CpuRing& r, uint64_t pos, void* out, size_t size);
 

@@ -134,6 +134,8 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
   uint32_t count = 0;
   uint64_t bytes = 0;
   while (pos < producer && count < max) {
+    // Each header gives the next one's place: fetch the lines a few records ahead.
+    __builtin_prefetch(r.data + ((pos + 1024) & r.mask));
     const uint32_t* header = reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask));
     uint32_t len = __atomic_load_n(header, __ATOMIC_ACQUIRE);
     if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not yet submitted

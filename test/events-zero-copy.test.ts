@@ -210,6 +210,22 @@ describe('perf buffer batches, in place or from a slab pool', () => {
     await it.return(undefined);
   });
 
+  test('in place, a drain takes batchSize records; the rest come at the next turns', async () => {
+    using reader = obj.map('perf').perfBuffer({ pageCount: 16, batchSize: 10 });
+    produce('to_perf', 35);
+    const sizes: number[] = [];
+    const seen: number[] = [];
+    const guard = setTimeout(() => reader.close(), 5000); // ends a stuck loop: records are then missing
+    for await (const batch of reader.batches()) {
+      sizes.push(batch.length);
+      seen.push(...sequence(batch));
+      if (seen.length >= 35) break;
+    }
+    clearTimeout(guard);
+    expect(seen).toEqual(Array.from({ length: 35 }, (_, i) => i));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(10);
+  });
+
   test('in place, records that wrap past the ring end come whole and in order', async () => {
     // 1 page: 4096 is not a multiple of 80, so the rounds keep putting a sample across the end.
     using reader = obj.map('perf').perfBuffer({ pageCount: 1, batchSize: 1000 });

@@ -43,9 +43,10 @@ export interface PerfBufferStats extends BaseStats {
 
 /**
  * Reads a BPF_MAP_TYPE_PERF_EVENT_ARRAY map (one ring per CPU) as an async iterable, like
- * RingBuffer. Each wake-up drains every per-CPU ring (at most pageCount pages each), lent
- * in place like a ring buffer's (or copied, with `copy`); lost samples are counted per CPU
- * in `stats`, and yielded as `{ lost, cpu }` with `includeLost`.
+ * RingBuffer. Each turn of the event loop drains up to `batchSize` records from the
+ * per-CPU rings, lent in place like a ring buffer's (with `copy`: every ring, whole, copied
+ * into pooled memory); lost samples are counted per CPU in `stats`, and yielded as
+ * `{ lost, cpu }` with `includeLost`.
  */
 export class PerfBuffer<T = PerfRecord> extends EventReader<T | PerfLost> {
   readonly #decode: (data: Buffer, cpu: number) => T;
