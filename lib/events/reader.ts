@@ -373,7 +373,22 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   }
 
   /** The next record; `done` once the reader is closed. */
-  async next(): Promise<IteratorResult<T>> {
+  next(): Promise<IteratorResult<T>> {
+    // The common case, a record already queued, without an async function's machinery.
+    if (this.#queued > 0 && this.#items.length === 0 && this.#error === undefined) {
+      let value: T;
+      try {
+        value = this.#take();
+      } catch (e) {
+        this.#fail(e); // a decoder that throws ends the reader
+        return this.#next();
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    return this.#next();
+  }
+
+  async #next(): Promise<IteratorResult<T>> {
     for (;;) {
       this.#throwIfFailed();
       if (this.#items.length > 0) return { value: this.#items.shift() as T, done: false };
