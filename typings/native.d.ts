@@ -98,12 +98,12 @@ export interface NativeMapHandle {
   readonly perCpu: boolean;
   lookup(key: Uint8Array, flags?: number): Buffer | undefined;
   lookupInto(key: Uint8Array, out: Uint8Array, flags?: number): boolean;
-  /** Binds a key and a value buffer (never detached) for lookupBound / updateBound. */
-  bindBuffers(key: Uint8Array, value: Uint8Array): void;
-  /** lookupInto(bound key, bound value), with no arguments to check. */
-  lookupBound(): boolean;
-  /** update(bound key, bound value, flags). */
-  updateBound(flags: number): void;
+  /**
+   * Binds a key and a value buffer (never detached) and returns two functions on them:
+   * lookup() is lookupInto(bound key, bound value), update(flags) is update(bound key,
+   * bound value, flags), with no arguments to check. Binding again disables the previous pair.
+   */
+  bindBuffers(key: Uint8Array, value: Uint8Array): [lookup: () => boolean, update: (flags: number) => void];
   update(key: Uint8Array, value: Uint8Array, flags?: number): void;
   delete(key: Uint8Array): boolean;
   nextKey(key: Uint8Array | null): Buffer | undefined;

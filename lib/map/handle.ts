@@ -30,8 +30,6 @@ export function cacheMapHandle(h: NativeMapHandle): NativeMapHandle {
     lookup: h.lookup.bind(h),
     lookupInto: h.lookupInto.bind(h),
     bindBuffers: h.bindBuffers.bind(h),
-    lookupBound: h.lookupBound.bind(h),
-    updateBound: h.updateBound.bind(h),
     update: h.update.bind(h),
     delete: h.delete.bind(h),
     nextKey: h.nextKey.bind(h),

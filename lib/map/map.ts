@@ -41,7 +41,10 @@ interface Scratch {
   keyView: DataView;
   value: Buffer;
   valueView: DataView;
-  bound: boolean;
+  /** Looks the key buffer up into the value buffer: binds them on the first call. */
+  lookup: () => boolean;
+  /** Stores the value buffer under the key buffer: binds them on the first call. */
+  update: (flags: number) => void;
 }
 
 const scratches = new WeakMap<NativeMapHandle, Scratch>();
@@ -51,22 +54,26 @@ function scratchOf(native: NativeMapHandle, h: NativeMapHandle): Scratch {
   if (!scratch) {
     const key = Buffer.alloc(h.keySize);
     const value = Buffer.alloc(h.valueBytes);
-    scratch = {
+    const made: Scratch = {
       key,
       keyView: new DataView(key.buffer, key.byteOffset, key.byteLength),
       value,
       valueView: new DataView(value.buffer, value.byteOffset, value.byteLength),
-      bound: false,
+      lookup: () => bindScratch(native, made).lookup(),
+      update: (flags) => bindScratch(native, made).update(flags),
     };
+    scratch = made;
     scratches.set(native, scratch);
   }
   return scratch;
 }
 
-function bindScratch(native: NativeMapHandle, scratch: Scratch): void {
-  if (scratch.bound) return;
-  native.bindBuffers(scratch.key, scratch.value);
-  scratch.bound = true;
+/** Binds the scratch buffers (after load: the native side checks the map first). */
+function bindScratch(native: NativeMapHandle, scratch: Scratch): Scratch {
+  const [lookup, update] = native.bindBuffers(scratch.key, scratch.value);
+  scratch.lookup = lookup;
+  scratch.update = update;
+  return scratch;
 }
 
 /**
@@ -89,6 +96,8 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly #keyView: DataView;
   readonly #valueBuffer: Buffer;
   readonly #valueView: DataView;
+  /** Values are one value of the value codec (not per-CPU, not map-in-map). */
+  readonly #plainValues: boolean;
   /** The byte-level view of the same map. */
   readonly raw: RawMap;
   /** The map's name in the C source. */
@@ -126,6 +135,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     this.#keyView = this.#scratch.keyView;
     this.#valueBuffer = this.#scratch.value;
     this.#valueView = this.#scratch.valueView;
+    this.#plainValues = !this.#handle.perCpu && !this.#handle.type.endsWith('_of_maps');
     internals.set(this as BpfMap<unknown, unknown>, { handle, owner });
   }
 
@@ -224,7 +234,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** The value's bytes (the reused value buffer for the common case). */
   #encodeValue(value: V | V[]): Uint8Array {
     const h = this.#handle;
-    if (!h.perCpu && !h.type.endsWith('_of_maps')) {
+    if (this.#plainValues) {
       if (value instanceof Uint8Array && value.byteLength === h.valueSize) return value;
       this.#valueCodec.encode(value as V, this.#valueView, 0, 'value');
       return this.#valueBuffer;
@@ -253,13 +263,13 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** Looks `key` up into the value buffer: the bound fast path when the key is in the key buffer. */
   #lookup(key: Uint8Array): boolean {
     if (key !== this.#keyBuffer) return this.#handle.lookupInto(key, this.#valueBuffer);
-    bindScratch(this.#native, this.#scratch);
-    return this.#native.lookupBound();
+    return this.#scratch.lookup();
   }
 
   /** The value under `key`, decoded (per-CPU maps: one per possible CPU), or undefined. */
   get(key: K): V | undefined {
     if (!this.#lookup(this.#encodeKey(key, 'map.get'))) return undefined;
+    if (this.#plainValues) return this.#valueCodec.decode(this.#valueView, 0);
     return this.#decodeValue(this.#valueBuffer) as V;
   }
 
@@ -286,8 +296,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     const k = this.#encodeKey(key, 'map.set');
     const v = this.#encodeValue(value);
     if (k === this.#keyBuffer && v === this.#valueBuffer) {
-      bindScratch(this.#native, this.#scratch);
-      this.#native.updateBound(updateFlags(flags));
+      this.#scratch.update(flags === 'any' ? 0 : updateFlags(flags));
     } else {
       this.#handle.update(k, v, updateFlags(flags));
     }
