@@ -1,5 +1,5 @@
 import type { NativeMapHandle } from '../../typings/native';
-import type { Codec } from '../btf/codec';
+import { type Codec, intLayoutOf } from '../btf/codec';
 import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import { native } from '../binding';
@@ -8,6 +8,7 @@ import { type MapInfo, bySystemId, checkId } from '../system';
 import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
 import { cacheMapHandle } from './handle';
+import { type IntArray, type IntFits, intArray, intFits } from './ints';
 import { RawMap, type UpdateFlag, replicatePerCpu, updateFlags } from './raw';
 
 const internals = new WeakMap<BpfMap<unknown, unknown>, { handle: NativeMapHandle; owner: ObjectContext }>();
@@ -98,6 +99,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly #valueView: DataView;
   /** Values are one value of the value codec (not per-CPU, not map-in-map). */
   readonly #plainValues: boolean;
+  // Plain integer keys and values (u32, u64...): typed arrays over the key and value
+  // buffers, and the checks of what they store as the codec would (see ints.ts).
+  readonly #keyInts: IntArray | undefined;
+  readonly #keyFits: IntFits | undefined;
+  readonly #valueInts: IntArray | undefined;
+  readonly #valueFits: IntFits | undefined;
   /** The byte-level view of the same map. */
   readonly raw: RawMap;
   /** The map's name in the C source. */
@@ -136,6 +143,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     this.#valueBuffer = this.#scratch.value;
     this.#valueView = this.#scratch.valueView;
     this.#plainValues = !this.#handle.perCpu && !this.#handle.type.endsWith('_of_maps');
+    const keyLayout = intLayoutOf(this.#keyCodec);
+    this.#keyInts = intArray(keyLayout, this.#keyBuffer.buffer, this.#keyBuffer.byteOffset, 1);
+    this.#keyFits = this.#keyInts && keyLayout ? intFits(keyLayout) : undefined;
+    const valueLayout = this.#plainValues ? intLayoutOf(this.#valueCodec) : undefined;
+    this.#valueInts = intArray(valueLayout, this.#valueBuffer.buffer, this.#valueBuffer.byteOffset, 1);
+    this.#valueFits = this.#valueInts && valueLayout ? intFits(valueLayout) : undefined;
     internals.set(this as BpfMap<unknown, unknown>, { handle, owner });
   }
 
@@ -214,6 +227,11 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** The key's bytes: the caller's Uint8Array of the right size, or the reused key buffer. */
   #encodeKey(key: K, operation: string): Uint8Array {
     this.#owner.assertLoaded(operation);
+    const ints = this.#keyInts;
+    if (ints !== undefined && this.#keyFits!(key)) {
+      ints[0] = key as never;
+      return this.#keyBuffer;
+    }
     if (key instanceof Uint8Array && key.byteLength === this.#keyBuffer.length) return key;
     this.#keyCodec.encode(key, this.#keyView, 0, 'key');
     return this.#keyBuffer;
@@ -235,6 +253,11 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   #encodeValue(value: V | V[]): Uint8Array {
     const h = this.#handle;
     if (this.#plainValues) {
+      const ints = this.#valueInts;
+      if (ints !== undefined && this.#valueFits!(value)) {
+        ints[0] = value as never;
+        return this.#valueBuffer;
+      }
       if (value instanceof Uint8Array && value.byteLength === h.valueSize) return value;
       this.#valueCodec.encode(value as V, this.#valueView, 0, 'value');
       return this.#valueBuffer;
@@ -269,6 +292,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** The value under `key`, decoded (per-CPU maps: one per possible CPU), or undefined. */
   get(key: K): V | undefined {
     if (!this.#lookup(this.#encodeKey(key, 'map.get'))) return undefined;
+    if (this.#valueInts !== undefined) return this.#valueInts[0] as V;
     if (this.#plainValues) return this.#valueCodec.decode(this.#valueView, 0);
     return this.#decodeValue(this.#valueBuffer) as V;
   }
