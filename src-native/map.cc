@@ -51,6 +51,7 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceAccessor("btfValueTypeId", &MapHandle::GetBtfValueTypeId, nullptr),
       InstanceMethod("dataBuffer", &MapHandle::DataBuffer),
       InstanceMethod("lookupBatch", &MapHandle::LookupBatch),
+      InstanceMethod("lookupBatchInto", &MapHandle::LookupBatchInto),
       InstanceMethod("updateBatch", &MapHandle::UpdateBatch),
       InstanceMethod("deleteBatch", &MapHandle::DeleteBatch),
       InstanceMethod("push", &MapHandle::Push),
@@ -524,6 +525,39 @@ Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
   result.Set("token", out);
   result.Set("done", done);
   return result;
+}
+
+// lookupBatchInto(token | null, max, keys, values, next) -> count, or -1 - count for the
+// last batch: lookupBatch into the caller's buffers (reused from batch to batch, so the
+// kernel copies into memory that is already there), of at least `max` keys and values;
+// `next` (the token's size: the key's, at least 8 bytes) receives the token of the next
+// call, and may be the buffer `token` itself.
+Napi::Value MapHandle::LookupBatchInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.lookupBatch");
+  size_t key_size = KeySize();
+  size_t value_bytes = ValueBytes(env);
+  size_t token_size = key_size > 8 ? key_size : 8;
+  uint32_t max = GetUint32(env, info[1], "batch size");
+  if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
+  Bytes keys = GetBytes(env, info[2], "keys buffer");
+  Bytes values = GetBytes(env, info[3], "values buffer");
+  Bytes next = GetBytesOfSize(env, info[4], token_size, "batch token");
+  if (keys.size < key_size * max || values.size < value_bytes * max) {
+    ThrowTypeError(env, "the keys and values buffers must hold " + std::to_string(max) + " entries");
+  }
+  std::vector<uint8_t> in;
+  if (!info[0].IsNull() && !info[0].IsUndefined()) {
+    Bytes token = GetBytesOfSize(env, info[0], token_size, "batch token");
+    in.assign(token.data, token.data + token.size);
+  }
+  __u32 count = max;
+  bpf_map_batch_opts opts = BatchOpts();
+  int err = bpf_map_lookup_batch(fd, in.empty() ? nullptr : in.data(), const_cast<uint8_t*>(next.data),
+                                 const_cast<uint8_t*>(keys.data), const_cast<uint8_t*>(values.data), &count, &opts);
+  bool done = err == -ENOENT;
+  if (err < 0 && !done) Check(env, err, "map.lookupBatch", "map '" + name_ + "'");
+  return Napi::Number::New(env, done ? -1.0 - count : static_cast<double>(count));
 }
 
 // updateBatch(keys, values, count, flags) -> entries written

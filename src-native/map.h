@@ -70,6 +70,7 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value GetBtfValueTypeId(const Napi::CallbackInfo& info);
   Napi::Value DataBuffer(const Napi::CallbackInfo& info);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
+  Napi::Value LookupBatchInto(const Napi::CallbackInfo& info);
   Napi::Value UpdateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
   Napi::Value Push(const Napi::CallbackInfo& info);

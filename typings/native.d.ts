@@ -113,6 +113,12 @@ export interface NativeMapHandle {
   /** null after load for a section libbpf did not memory-map (read it with lookup). */
   dataBuffer(): ArrayBuffer | null;
   lookupBatch(token: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };
+  /**
+   * lookupBatch into the caller's buffers (of at least `max` keys and values); `next` gets
+   * the next call's token and may be `token` itself. Returns the count, or -1 - count when
+   * this batch is the last.
+   */
+  lookupBatchInto(token: Uint8Array | null, max: number, keys: Uint8Array, values: Uint8Array, next: Uint8Array): number;
   updateBatch(keys: Uint8Array, values: Uint8Array, count: number, flags: number): number;
   deleteBatch(keys: Uint8Array, count: number): number;
   push(value: Uint8Array, flags: number): void;

@@ -36,6 +36,7 @@ export function cacheMapHandle(h: NativeMapHandle): NativeMapHandle {
     dataBuffer: h.dataBuffer.bind(h),
     writeData: h.writeData.bind(h),
     lookupBatch: h.lookupBatch.bind(h),
+    lookupBatchInto: h.lookupBatchInto.bind(h),
     updateBatch: h.updateBatch.bind(h),
     deleteBatch: h.deleteBatch.bind(h),
     push: h.push.bind(h),
