@@ -1,4 +1,5 @@
-import { BpfObject, cstring, struct, u32, u64 } from '../lib';
+import { type BpfMap, BpfObject, cstring, struct, u32, u64 } from '../lib';
+import { mapInternals } from '../lib/map/map';
 import { fixture, getpriority } from './helpers/kernel';
 
 let obj: BpfObject;
@@ -263,6 +264,34 @@ describe('one at a time through the bound key and value buffers', () => {
     expect(() => typed.set(2000, 1n, 'exist')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     expect(() => typed.set(1, 1n, 'noexist')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
     for (let k = 0; k < 1000; k++) typed.delete(k);
+  });
+});
+
+describe('the bound functions at the native level', () => {
+  test('a pair checks the object itself: after close or a second binding it throws, never touches freed memory', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    m.set(0, 5n);
+    const { handle } = mapInternals(m as BpfMap<unknown, unknown>);
+    const key = Buffer.alloc(4);
+    const value = Buffer.alloc(8);
+    const [lookup, update] = handle.bindBuffers(key, value);
+    expect(lookup()).toBe(true);
+    expect(value.readBigUInt64LE(0)).toBe(5n);
+    value.writeBigUInt64LE(6n);
+    update(0);
+    expect(lookup()).toBe(true);
+    key.writeUInt32LE(1);
+    expect(lookup()).toBe(false);
+    expect(() => update(2 /* BPF_EXIST */)).toThrow(expect.objectContaining({ code: 'ENOENT', operation: 'map.update' }));
+    // The view's own pair was replaced by this binding: it refuses instead of using buffers let go.
+    expect(() => m.get(0)).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'map.lookup' }));
+    const [lookup2] = handle.bindBuffers(Buffer.alloc(4), Buffer.alloc(8));
+    expect(() => lookup()).toThrow(/buffers were bound again/);
+    expect(() => update(0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(lookup2()).toBe(true);
+    obj.close();
+    expect(() => lookup2()).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'map.lookup' }));
+    expect(() => lookup2()).toThrow(/closed/);
   });
 });
 
