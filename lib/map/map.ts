@@ -643,6 +643,12 @@ const FINISHED = 3;
  * keys and values). A plain iterator object rather than a generator: no generator frame to
  * resume per entry. It behaves as the generator did: nothing happens before the first
  * next(), an error ends the iteration, return() ends it early.
+ *
+ * What is left over C's bpf_map_lookup_batch loop is the [key, value] tuple each entry must
+ * be (measured on 200k u32 -> u64 entries, batches of 4096: a plain loop over the same
+ * batches that makes and keeps an escaping tuple per entry costs what this iterator does,
+ * about 20 ns more user time and 15-20 ns more kernel time per entry than the same loop
+ * without the tuple, which itself runs at about 85-95% of C).
  */
 class BatchEntries<K, V> implements IterableIterator<[K, V]> {
   readonly #source: BatchSource<K, V>;
