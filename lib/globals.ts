@@ -1,7 +1,8 @@
 import type { NativeMapHandle } from '../typings/native';
 import type { Btf } from './btf/btf';
-import type { Codec, CodecFactory } from './btf/codec';
+import { type Codec, type CodecFactory, intLayoutOf } from './btf/codec';
 import { bpfError } from './errors';
+import { type IntArray, intArray } from './map/ints';
 import { listNames } from './resource';
 
 /** Globals typed at compile time (generated skeletons: `ebpf gen types`). */
@@ -51,6 +52,11 @@ class SectionView {
 
   constructor(map: NativeMapHandle) {
     this.#map = map;
+  }
+
+  /** Whether `view` (from get()) is over the section's memory itself, not a copy. */
+  isLive(view: DataView): boolean {
+    return view === this.#view;
   }
 
   get(): DataView {
@@ -143,15 +149,36 @@ export class Globals implements Iterable<[string, unknown]> {
     const v = this.#find(name, 'globals.accessor');
     const { codec, offset, view } = v;
     const assertUsable = this.#assertUsable;
+    const set = (value: T) => {
+      this.set(name, value);
+    };
+    const layout = intLayoutOf(codec);
+    if (!layout) {
+      return {
+        name,
+        get: () => {
+          assertUsable('globals.get');
+          return codec.decode(view.get(), offset) as T;
+        },
+        set,
+      };
+    }
+    // A plain integer: a one-element typed array over the variable in the section's memory,
+    // made again when its buffer is detached (at load: libbpf remaps the section; at close).
+    // A detached array has length 0, so the check that gets a new one is also the one that
+    // finds the object closed or loading (assertUsable). Unaligned variables and sections
+    // read through a copy (not mapped) go through the codec every time.
+    let array: IntArray | undefined;
+    const slow = (): T => {
+      assertUsable('globals.get');
+      const data = view.get();
+      array = view.isLive(data) ? intArray(layout, data.buffer, data.byteOffset + offset, 1) : undefined;
+      return array ? (array[0] as T) : (codec.decode(data, offset) as T);
+    };
     return {
       name,
-      get: () => {
-        assertUsable('globals.get');
-        return codec.decode(view.get(), offset) as T;
-      },
-      set: (value: T) => {
-        this.set(name, value);
-      },
+      get: () => (array !== undefined && array.length !== 0 ? (array[0] as T) : slow()),
+      set,
     };
   }
 

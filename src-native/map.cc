@@ -44,8 +44,6 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceMethod("lookup", &MapHandle::Lookup),
       InstanceMethod("lookupInto", &MapHandle::LookupInto),
       InstanceMethod("bindBuffers", &MapHandle::BindBuffers),
-      InstanceMethod("lookupBound", &MapHandle::LookupBound),
-      InstanceMethod("updateBound", &MapHandle::UpdateBound),
       InstanceMethod("update", &MapHandle::Update),
       InstanceMethod("delete", &MapHandle::Delete),
       InstanceMethod("nextKey", &MapHandle::NextKey),
@@ -53,6 +51,7 @@ Napi::Function MapHandle::Init(Napi::Env env) {
       InstanceAccessor("btfValueTypeId", &MapHandle::GetBtfValueTypeId, nullptr),
       InstanceMethod("dataBuffer", &MapHandle::DataBuffer),
       InstanceMethod("lookupBatch", &MapHandle::LookupBatch),
+      InstanceMethod("lookupBatchInto", &MapHandle::LookupBatchInto),
       InstanceMethod("updateBatch", &MapHandle::UpdateBatch),
       InstanceMethod("deleteBatch", &MapHandle::DeleteBatch),
       InstanceMethod("push", &MapHandle::Push),
@@ -83,7 +82,10 @@ MapHandle::MapHandle(const Napi::CallbackInfo& info) : OwnedHandle(info, "MapHan
   }
 }
 
-MapHandle::~MapHandle() { CloseStandalone(); }
+MapHandle::~MapHandle() {
+  if (bound_) bound_->handle = nullptr;
+  CloseStandalone();
+}
 
 void MapHandle::CloseStandalone() {
   if (standalone_ && standalone_->fd >= 0) {
@@ -275,41 +277,94 @@ Napi::Value MapHandle::LookupInto(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// bindBuffers(key, value): the key and value buffers that lookupBound and updateBound use,
-// of the key's and the value's size. Their memory must stay where it is: Buffers whose
-// ArrayBuffer JavaScript never detaches (the map view's own, kept private).
+int MapHandle::UsableFd() const {
+  if (standalone_) return standalone_->fd;
+  if (object_ == nullptr || !object_->Usable()) return -1;
+  return bpf_map__fd(raw_);
+}
+
+// bindBuffers(key, value) -> [lookup, update]: binds the key and value buffers, of the key's
+// and the value's size, and returns two functions working on them. lookup() -> whether the
+// bound key is there (its value is then in the bound value buffer); update(flags) stores
+// the bound value under the bound key. They are plain Node-API functions reaching the
+// handle through their data (no ObjectWrap dispatch, no argument to check): the fast path
+// of map.get() and map.set(). The buffers' memory must stay where it is: Buffers whose
+// ArrayBuffer JavaScript never detaches (the map view's own, kept private). Binding again
+// makes the functions of the previous binding throw (their buffers are let go).
 Napi::Value MapHandle::BindBuffers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Require(env, "map.bindBuffers");
   Bytes key = GetBytesOfSize(env, info[0], KeySize(), "key buffer");
   Bytes value = GetBytesOfSize(env, info[1], ValueBytes(env), "value buffer");
+  auto bound = std::make_shared<Bound>();
+  bound->handle = this;
+  bound->key = const_cast<uint8_t*>(key.data);
+  bound->value = const_cast<uint8_t*>(value.data);
+  Napi::Array pair = Napi::Array::New(env, 2);
+  const napi_callback callbacks[2] = {&MapHandle::BoundLookup, &MapHandle::BoundUpdate};
+  const char* names[2] = {"lookup", "update"};
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_value fn;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, names[i], NAPI_AUTO_LENGTH, callbacks[i], bound.get(), &fn), Napi::Value());
+    auto* keep = new std::shared_ptr<Bound>(bound);
+    napi_status status = napi_add_finalizer(
+        env, fn, keep, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Bound>*>(data); }, nullptr, nullptr);
+    if (status != napi_ok) {
+      delete keep;
+      NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+    }
+    pair.Set(i, Napi::Value(env, fn));
+  }
+  if (bound_) bound_->handle = nullptr;  // the previous pair's buffers are let go below
   bound_key_ref_ = Napi::Persistent(info[0]);
   bound_value_ref_ = Napi::Persistent(info[1]);
-  bound_key_ = const_cast<uint8_t*>(key.data);
-  bound_value_ = const_cast<uint8_t*>(value.data);
-  return env.Undefined();
+  bound_ = bound;
+  return pair;
 }
 
-// lookupBound() -> whether the bound key is there; its value is then in the bound value
-// buffer. One call, no arguments: the fast path of map.get().
-Napi::Value MapHandle::LookupBound(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = RequireFd(env, "map.lookup");
-  if (bound_key_ == nullptr) ThrowBpfError(env, "map.lookup", EINVAL, "no buffers bound");
-  int err = bpf_map_lookup_elem(fd, bound_key_, bound_value_);
-  if (err == -ENOENT) return Napi::Boolean::New(env, false);
-  Check(env, err, "map.lookup", "map '" + name_ + "'");
-  return Napi::Boolean::New(env, true);
+// The slow path of the bound functions: the error RequireFd or the syscall gives, thrown
+// as a JavaScript exception (these callbacks are not wrapped by node-addon-api).
+napi_value MapHandle::BoundFailed(napi_env env, const Bound* bound, const char* operation, int err) {
+  try {
+    Napi::Env e(env);
+    MapHandle* self = bound->handle;
+    if (self == nullptr) ThrowBpfError(e, operation, EBADF, "the map's handle is gone or its buffers were bound again");
+    self->RequireFd(e, operation);
+    Check(e, err, operation, "map '" + self->name_ + "'");
+    ThrowBpfError(e, operation, EINVAL, "map '" + self->name_ + "'");  // not reached: err < 0
+  } catch (const Napi::Error& error) {
+    error.ThrowAsJavaScriptException();
+  }
+  return nullptr;
 }
 
-// updateBound(flags): stores the bound value under the bound key.
-Napi::Value MapHandle::UpdateBound(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = RequireFd(env, "map.update");
-  if (bound_key_ == nullptr) ThrowBpfError(env, "map.update", EINVAL, "no buffers bound");
-  uint64_t flags = info[0].IsNumber() ? static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()) : 0;
-  Check(env, bpf_map_update_elem(fd, bound_key_, bound_value_, flags), "map.update", "map '" + name_ + "'");
-  return env.Undefined();
+napi_value MapHandle::BoundLookup(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data) != napi_ok) return nullptr;
+  const Bound* bound = static_cast<const Bound*>(data);
+  int fd = bound->handle != nullptr ? bound->handle->UsableFd() : -1;
+  if (fd < 0) return BoundFailed(env, bound, "map.lookup", 0);
+  int err = bpf_map_lookup_elem(fd, bound->key, bound->value);
+  if (err != 0 && err != -ENOENT) return BoundFailed(env, bound, "map.lookup", err);
+  napi_value result = nullptr;
+  napi_get_boolean(env, err == 0, &result);
+  return result;
+}
+
+napi_value MapHandle::BoundUpdate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value flags_arg = nullptr;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, &flags_arg, nullptr, &data) != napi_ok) return nullptr;
+  const Bound* bound = static_cast<const Bound*>(data);
+  int64_t flags = 0;
+  if (argc < 1 || napi_get_value_int64(env, flags_arg, &flags) != napi_ok) flags = 0;  // not a number: 0, as update() does
+  int fd = bound->handle != nullptr ? bound->handle->UsableFd() : -1;
+  if (fd < 0) return BoundFailed(env, bound, "map.update", 0);
+  int err = bpf_map_update_elem(fd, bound->key, bound->value, static_cast<uint64_t>(flags));
+  if (err != 0) return BoundFailed(env, bound, "map.update", err);
+  return nullptr;  // undefined
 }
 
 // update(key, value, flags?)
@@ -470,6 +525,39 @@ Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
   result.Set("token", out);
   result.Set("done", done);
   return result;
+}
+
+// lookupBatchInto(token | null, max, keys, values, next) -> count, or -1 - count for the
+// last batch: lookupBatch into the caller's buffers (reused from batch to batch, so the
+// kernel copies into memory that is already there), of at least `max` keys and values;
+// `next` (the token's size: the key's, at least 8 bytes) receives the token of the next
+// call, and may be the buffer `token` itself.
+Napi::Value MapHandle::LookupBatchInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(env, "map.lookupBatch");
+  size_t key_size = KeySize();
+  size_t value_bytes = ValueBytes(env);
+  size_t token_size = key_size > 8 ? key_size : 8;
+  uint32_t max = GetUint32(env, info[1], "batch size");
+  if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
+  Bytes keys = GetBytes(env, info[2], "keys buffer");
+  Bytes values = GetBytes(env, info[3], "values buffer");
+  Bytes next = GetBytesOfSize(env, info[4], token_size, "batch token");
+  if (keys.size < key_size * max || values.size < value_bytes * max) {
+    ThrowTypeError(env, "the keys and values buffers must hold " + std::to_string(max) + " entries");
+  }
+  std::vector<uint8_t> in;
+  if (!info[0].IsNull() && !info[0].IsUndefined()) {
+    Bytes token = GetBytesOfSize(env, info[0], token_size, "batch token");
+    in.assign(token.data, token.data + token.size);
+  }
+  __u32 count = max;
+  bpf_map_batch_opts opts = BatchOpts();
+  int err = bpf_map_lookup_batch(fd, in.empty() ? nullptr : in.data(), const_cast<uint8_t*>(next.data),
+                                 const_cast<uint8_t*>(keys.data), const_cast<uint8_t*>(values.data), &count, &opts);
+  bool done = err == -ENOENT;
+  if (err < 0 && !done) Check(env, err, "map.lookupBatch", "map '" + name_ + "'");
+  return Napi::Number::New(env, done ? -1.0 - count : static_cast<double>(count));
 }
 
 // updateBatch(keys, values, count, flags) -> entries written

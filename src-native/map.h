@@ -63,8 +63,6 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value Lookup(const Napi::CallbackInfo& info);
   Napi::Value LookupInto(const Napi::CallbackInfo& info);
   Napi::Value BindBuffers(const Napi::CallbackInfo& info);
-  Napi::Value LookupBound(const Napi::CallbackInfo& info);
-  Napi::Value UpdateBound(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
@@ -72,6 +70,7 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value GetBtfValueTypeId(const Napi::CallbackInfo& info);
   Napi::Value DataBuffer(const Napi::CallbackInfo& info);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
+  Napi::Value LookupBatchInto(const Napi::CallbackInfo& info);
   Napi::Value UpdateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
   Napi::Value Push(const Napi::CallbackInfo& info);
@@ -82,12 +81,27 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value WriteData(const Napi::CallbackInfo& info);
   uint8_t* DataRange(Napi::Env env, const std::string& operation, size_t offset, size_t size);
 
+  // The map's fd when every check of RequireFd passes, else -1 (RequireFd then builds the
+  // error): no strings on the fast path.
+  int UsableFd() const;
+
+  // What the functions made by bindBuffers reach through their `data`: the handle (null once
+  // it is gone or has bound other buffers) and the bound memory. Shared by the handle and a
+  // finalizer of each function, so whichever goes first leaves the other valid.
+  struct Bound {
+    MapHandle* handle = nullptr;
+    uint8_t* key = nullptr;
+    uint8_t* value = nullptr;
+  };
+  static napi_value BoundLookup(napi_env env, napi_callback_info info);
+  static napi_value BoundUpdate(napi_env env, napi_callback_info info);
+  static napi_value BoundFailed(napi_env env, const Bound* bound, const char* operation, int err);
+
   // The view's own key and value buffers, bound once (bindBuffers): the one-at-a-time
   // operations on them take no arguments to check. References keep them alive.
   Napi::Reference<Napi::Value> bound_key_ref_;
   Napi::Reference<Napi::Value> bound_value_ref_;
-  uint8_t* bound_key_ = nullptr;
-  uint8_t* bound_value_ = nullptr;
+  std::shared_ptr<Bound> bound_;
 
   std::string name_;
   std::unique_ptr<Standalone> standalone_;

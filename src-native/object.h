@@ -25,6 +25,9 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle>, public Resource {
   // The open object, or a BpfError when it is closed or busy loading.
   bpf_object* Require(Napi::Env env, const std::string& operation);
   bool IsLoaded() const { return loaded_; }
+  // Whether Require would pass (open and not loading), without building an error: for the
+  // fast paths, which call Require for the error only when this is false.
+  bool Usable() const { return obj_ != nullptr && !busy_; }
   const std::string& name() const { return name_; }
 
   void Release() override;

@@ -1,4 +1,5 @@
-import { BpfObject, cstring, struct, u32, u64 } from '../lib';
+import { type BpfMap, BpfObject, cstring, struct, u32, u64 } from '../lib';
+import { mapInternals } from '../lib/map/map';
 import { fixture, getpriority } from './helpers/kernel';
 
 let obj: BpfObject;
@@ -201,6 +202,50 @@ describe('globals', () => {
   });
 });
 
+describe('global accessors', () => {
+  test('an integer accessor made before load reads the initial value, then the live map, and is refused once closed', async () => {
+    obj.close();
+    obj = BpfObject.open(fixture('types'));
+    const data = obj.globals.accessor<number>('data_value');
+    const counter = obj.globals.accessor<bigint>('counter');
+    const multiplier = obj.globals.accessor<number>('multiplier');
+    expect([data.get(), counter.get(), multiplier.get()]).toEqual([7, 0n, 1]);
+    data.set(9);
+    multiplier.set(3);
+    expect([data.get(), multiplier.get()]).toEqual([9, 3]);
+    obj.globals.set('target_tgid', process.pid);
+    const loading = obj.load();
+    expect(() => data.get()).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    await loading;
+    // The section was remapped at load: the accessor follows it.
+    expect([data.get(), counter.get(), multiplier.get()]).toEqual([9, 0n, 3]);
+    using link = obj.program('on_getpriority').attach();
+    void link;
+    getpriority(2);
+    expect(counter.get()).toBe(6n);
+    obj.globals.set('data_value', 11);
+    expect(data.get()).toBe(11);
+    counter.set(2n ** 64n - 1n);
+    expect(counter.get()).toBe(2n ** 64n - 1n);
+    obj.close();
+    for (const a of [data, counter, multiplier]) expect(() => a.get()).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'globals.get' }));
+  });
+
+  test('struct and custom-section globals read through their codec, before and after load', async () => {
+    const inner = obj.globals.accessor<Inner>('last_inner');
+    const custom = obj.globals.accessor<number>('custom_value');
+    expect(inner.get()).toEqual({ a: 0, b: 0, tag: '' });
+    inner.set({ a: 5, b: -5, tag: 'abc' });
+    expect(inner.get()).toEqual({ a: 5, b: -5, tag: 'abc' });
+    expect(custom.get()).toBe(3);
+    obj.globals.set('custom_value', 4);
+    expect(custom.get()).toBe(4);
+    obj.close();
+    expect(() => inner.get()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => custom.get()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+});
+
 describe('one at a time through the bound key and value buffers', () => {
   test('views of one map share them: each operation sees its own key and value', () => {
     const typed = obj.map<number, bigint>('big_hash');
@@ -219,6 +264,34 @@ describe('one at a time through the bound key and value buffers', () => {
     expect(() => typed.set(2000, 1n, 'exist')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     expect(() => typed.set(1, 1n, 'noexist')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
     for (let k = 0; k < 1000; k++) typed.delete(k);
+  });
+});
+
+describe('the bound functions at the native level', () => {
+  test('a pair checks the object itself: after close or a second binding it throws, never touches freed memory', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    m.set(0, 5n);
+    const { handle } = mapInternals(m as BpfMap<unknown, unknown>);
+    const key = Buffer.alloc(4);
+    const value = Buffer.alloc(8);
+    const [lookup, update] = handle.bindBuffers(key, value);
+    expect(lookup()).toBe(true);
+    expect(value.readBigUInt64LE(0)).toBe(5n);
+    value.writeBigUInt64LE(6n);
+    update(0);
+    expect(lookup()).toBe(true);
+    key.writeUInt32LE(1);
+    expect(lookup()).toBe(false);
+    expect(() => update(2 /* BPF_EXIST */)).toThrow(expect.objectContaining({ code: 'ENOENT', operation: 'map.update' }));
+    // The view's own pair was replaced by this binding: it refuses instead of using buffers let go.
+    expect(() => m.get(0)).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'map.lookup' }));
+    const [lookup2] = handle.bindBuffers(Buffer.alloc(4), Buffer.alloc(8));
+    expect(() => lookup()).toThrow(/buffers were bound again/);
+    expect(() => update(0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(lookup2()).toBe(true);
+    obj.close();
+    expect(() => lookup2()).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'map.lookup' }));
+    expect(() => lookup2()).toThrow(/closed/);
   });
 });
 
@@ -242,6 +315,92 @@ describe('many at once', () => {
     expect(m.getMany([0, 7, 14, 21])).toEqual([undefined, undefined, undefined, 9n]);
     expect(m.deleteMany(entries.map(([k]) => k))).toBe(N - 3);
     expect([...m.keys()]).toEqual([]);
+  });
+
+  test('entries({ batchSize }) of an empty map, and ended early', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    expect([...m.entries({ batchSize: 16 })]).toEqual([]);
+    const empty = m.entries({ batchSize: 16 });
+    expect(empty.next()).toEqual({ value: undefined, done: true });
+    expect(empty.next()).toEqual({ value: undefined, done: true });
+    m.setMany(Array.from({ length: 100 }, (_, i) => [i, BigInt(i)] as [number, bigint]));
+    const it = m.entries({ batchSize: 16 });
+    expect(it[Symbol.iterator]()).toBe(it);
+    let seen = 0;
+    for (const [k, v] of it) {
+      expect(v).toBe(BigInt(k));
+      if (++seen === 20) break; // return(): the rest is not read
+    }
+    expect(it.next()).toEqual({ value: undefined, done: true });
+    // Entries yielded are fresh tuples: keeping them while iterating is safe.
+    const all = [...m.entries({ batchSize: 7 })];
+    expect(all).toHaveLength(100);
+    expect(new Set(all.map(([k]) => k)).size).toBe(100);
+    for (const [k, v] of all) expect(v).toBe(BigInt(k));
+    m.clear();
+  });
+
+  test('entries({ batchSize }) of a map changing under it, and of an object closed under it', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    m.setMany(Array.from({ length: 1000 }, (_, i) => [i, BigInt(i) * 2n] as [number, bigint]));
+    const keys = new Set<number>();
+    let i = 0;
+    for (const [k, v] of m.entries({ batchSize: 64 })) {
+      expect(v).toBe(BigInt(k) * 2n);
+      keys.add(k);
+      if (i++ % 3 === 0) m.delete((k + 500) % 1000); // some of what is still ahead goes
+      m.set(1000 + i, BigInt(1000 + i) * 2n); // and new keys come
+    }
+    expect(keys.size).toBeGreaterThan(0);
+    m.clear();
+    m.setMany(Array.from({ length: 300 }, (_, j) => [j, 1n] as [number, bigint]));
+    const it = m.entries({ batchSize: 100 });
+    expect(it.next().done).toBe(false);
+    obj.close();
+    let error: unknown;
+    try {
+      for (let j = 0; j < 300; j++) it.next();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toEqual(expect.objectContaining({ code: 'EBADF', operation: 'map.entries' }));
+    expect(it.next()).toEqual({ value: undefined, done: true }); // done after it threw, as a generator
+  });
+
+  test('entries({ batchSize }) through a codec that returns views of its bytes: each batch has its own', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    m.setMany(Array.from({ length: 500 }, (_, i) => [i, BigInt(i)] as [number, bigint]));
+    const view = { ...u64, name: 'view', decode: (dv: DataView, offset: number) => new Uint8Array(dv.buffer, dv.byteOffset + offset, 8) };
+    const aliased = m.withCodecs(u32, view as unknown as typeof u64);
+    const all = [...aliased.entries({ batchSize: 32 })] as unknown as [number, Uint8Array][];
+    expect(all).toHaveLength(500);
+    for (const [k, bytes] of all) expect(Buffer.from(bytes).readBigUInt64LE(0)).toBe(BigInt(k));
+    expect(() => [...m.entries({ batchSize: 0 })]).toThrow(/batchSize must be a positive integer/);
+    m.clear();
+  });
+
+  test('get and set of integer keys and values: the typed fast path and the codec agree, errors included', () => {
+    const m = obj.map<number, bigint>('big_hash');
+    m.set(1, 5n).set(2 ** 32 - 1, 2n ** 64n - 1n);
+    expect(m.get(2 ** 32 - 1)).toBe(2n ** 64n - 1n);
+    // A bigint key and a number value go through the codec's conversions.
+    m.set(3n as unknown as number, 7 as unknown as bigint);
+    expect(m.get(3)).toBe(7n);
+    expect(m.get(-0)).toBeUndefined();
+    expect(() => m.set(2 ** 32, 1n)).toThrow(/key: expected an integer from 0 to 4294967295/);
+    expect(() => m.set(1.5, 1n)).toThrow(/key: expected an integer/);
+    expect(() => m.get(NaN)).toThrow(/key: expected an integer/);
+    expect(() => m.set(1, 2n ** 64n)).toThrow(/value: expected a value from 0 to/);
+    expect(() => m.set(1, -1n)).toThrow(/value: expected a value from 0 to/);
+    expect(() => m.set(1, 1.5 as unknown as bigint)).toThrow(/value: expected a bigint/);
+    expect(m.get(1)).toBe(5n); // the failed sets left it alone
+    const e = obj.map<number, number>('colors'); // __u32 -> enum color (4 bytes, numbers)
+    e.set(2, 3);
+    expect(e.get(2)).toBe(3);
+    m.clear();
+    obj.close();
+    expect(() => m.get(1)).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'map.get' }));
+    expect(() => m.set(1, 1n)).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'map.set' }));
   });
 
   test('batched reads of per-CPU and array maps', () => {

@@ -98,12 +98,12 @@ export interface NativeMapHandle {
   readonly perCpu: boolean;
   lookup(key: Uint8Array, flags?: number): Buffer | undefined;
   lookupInto(key: Uint8Array, out: Uint8Array, flags?: number): boolean;
-  /** Binds a key and a value buffer (never detached) for lookupBound / updateBound. */
-  bindBuffers(key: Uint8Array, value: Uint8Array): void;
-  /** lookupInto(bound key, bound value), with no arguments to check. */
-  lookupBound(): boolean;
-  /** update(bound key, bound value, flags). */
-  updateBound(flags: number): void;
+  /**
+   * Binds a key and a value buffer (never detached) and returns two functions on them:
+   * lookup() is lookupInto(bound key, bound value), update(flags) is update(bound key,
+   * bound value, flags), with no arguments to check. Binding again disables the previous pair.
+   */
+  bindBuffers(key: Uint8Array, value: Uint8Array): [lookup: () => boolean, update: (flags: number) => void];
   update(key: Uint8Array, value: Uint8Array, flags?: number): void;
   delete(key: Uint8Array): boolean;
   nextKey(key: Uint8Array | null): Buffer | undefined;
@@ -113,6 +113,12 @@ export interface NativeMapHandle {
   /** null after load for a section libbpf did not memory-map (read it with lookup). */
   dataBuffer(): ArrayBuffer | null;
   lookupBatch(token: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };
+  /**
+   * lookupBatch into the caller's buffers (of at least `max` keys and values); `next` gets
+   * the next call's token and may be `token` itself. Returns the count, or -1 - count when
+   * this batch is the last.
+   */
+  lookupBatchInto(token: Uint8Array | null, max: number, keys: Uint8Array, values: Uint8Array, next: Uint8Array): number;
   updateBatch(keys: Uint8Array, values: Uint8Array, count: number, flags: number): number;
   deleteBatch(keys: Uint8Array, count: number): number;
   push(value: Uint8Array, flags: number): void;

@@ -48,6 +48,29 @@ function typeError(path: string, expected: string, value: unknown): TypeError {
 
 // --- integers ---------------------------------------------------------------------
 
+/** Size and sign of the codecs intCodec made (not of copies or wrappers of them). */
+const intLayouts = new WeakMap<Codec, IntLayout>();
+
+/** A plain integer codec's layout: 1, 2, 4 or 8 bytes, signed or not. */
+export interface IntLayout {
+  readonly size: 1 | 2 | 4 | 8;
+  readonly signed: boolean;
+}
+
+/**
+ * @internal The layout of a codec made here for a plain integer (u32, u64, a BTF int, enum
+ * as numbers, pointer), which reads and writes exactly as a typed array of its kind does
+ * in the host's byte order; undefined for any other codec, copies and wrappers included.
+ */
+export function intLayoutOf(codec: Codec<unknown>): IntLayout | undefined {
+  return intLayouts.get(codec);
+}
+
+function registerInt<T extends Codec<number | bigint>>(codec: T, size: number, signed: boolean): T {
+  if (size === 1 || size === 2 || size === 4 || size === 8) intLayouts.set(codec, { size, signed });
+  return codec;
+}
+
 function intCodec(name: string, size: number, signed: boolean): Codec<number | bigint> {
   switch (size) {
     case 1:
@@ -63,7 +86,7 @@ function intCodec(name: string, size: number, signed: boolean): Codec<number | b
         else if (size === 2) v.setUint16(o, x & 0xffff, LE);
         else v.setUint32(o, x >>> 0, LE);
       };
-      return {
+      return registerInt({
         size,
         name,
         decode: get,
@@ -74,14 +97,14 @@ function intCodec(name: string, size: number, signed: boolean): Codec<number | b
           }
           set(view, offset, n);
         },
-      };
+      }, size, signed);
     }
     case 8:
     case 16: {
       const bits = BigInt(size * 8);
       const min = signed ? -(1n << (bits - 1n)) : 0n;
       const max = signed ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
-      return {
+      return registerInt({
         size,
         name,
         decode(view, offset) {
@@ -101,7 +124,7 @@ function intCodec(name: string, size: number, signed: boolean): Codec<number | b
           view.setBigUint64(offset, BigInt.asUintN(64, u), LE);
           if (size === 16) view.setBigUint64(offset + 8, u >> 64n, LE);
         },
-      };
+      }, size, signed);
     }
     default:
       throw new TypeError(`${name}: ${size}-byte integers are not supported`);

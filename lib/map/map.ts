@@ -1,5 +1,5 @@
 import type { NativeMapHandle } from '../../typings/native';
-import type { Codec } from '../btf/codec';
+import { type Codec, type IntLayout, intLayoutOf } from '../btf/codec';
 import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import { native } from '../binding';
@@ -8,6 +8,7 @@ import { type MapInfo, bySystemId, checkId } from '../system';
 import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
 import { cacheMapHandle } from './handle';
+import { type IntArray, type IntFits, intArray, intFits } from './ints';
 import { RawMap, type UpdateFlag, replicatePerCpu, updateFlags } from './raw';
 
 const internals = new WeakMap<BpfMap<unknown, unknown>, { handle: NativeMapHandle; owner: ObjectContext }>();
@@ -41,7 +42,10 @@ interface Scratch {
   keyView: DataView;
   value: Buffer;
   valueView: DataView;
-  bound: boolean;
+  /** Looks the key buffer up into the value buffer: binds them on the first call. */
+  lookup: () => boolean;
+  /** Stores the value buffer under the key buffer: binds them on the first call. */
+  update: (flags: number) => void;
 }
 
 const scratches = new WeakMap<NativeMapHandle, Scratch>();
@@ -51,22 +55,26 @@ function scratchOf(native: NativeMapHandle, h: NativeMapHandle): Scratch {
   if (!scratch) {
     const key = Buffer.alloc(h.keySize);
     const value = Buffer.alloc(h.valueBytes);
-    scratch = {
+    const made: Scratch = {
       key,
       keyView: new DataView(key.buffer, key.byteOffset, key.byteLength),
       value,
       valueView: new DataView(value.buffer, value.byteOffset, value.byteLength),
-      bound: false,
+      lookup: () => bindScratch(native, made).lookup(),
+      update: (flags) => bindScratch(native, made).update(flags),
     };
+    scratch = made;
     scratches.set(native, scratch);
   }
   return scratch;
 }
 
-function bindScratch(native: NativeMapHandle, scratch: Scratch): void {
-  if (scratch.bound) return;
-  native.bindBuffers(scratch.key, scratch.value);
-  scratch.bound = true;
+/** Binds the scratch buffers (after load: the native side checks the map first). */
+function bindScratch(native: NativeMapHandle, scratch: Scratch): Scratch {
+  const [lookup, update] = native.bindBuffers(scratch.key, scratch.value);
+  scratch.lookup = lookup;
+  scratch.update = update;
+  return scratch;
 }
 
 /**
@@ -89,6 +97,14 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   readonly #keyView: DataView;
   readonly #valueBuffer: Buffer;
   readonly #valueView: DataView;
+  /** Values are one value of the value codec (not per-CPU, not map-in-map). */
+  readonly #plainValues: boolean;
+  // Plain integer keys and values (u32, u64...): typed arrays over the key and value
+  // buffers, and the checks of what they store as the codec would (see ints.ts).
+  readonly #keyInts: IntArray | undefined;
+  readonly #keyFits: IntFits | undefined;
+  readonly #valueInts: IntArray | undefined;
+  readonly #valueFits: IntFits | undefined;
   /** The byte-level view of the same map. */
   readonly raw: RawMap;
   /** The map's name in the C source. */
@@ -126,6 +142,13 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     this.#keyView = this.#scratch.keyView;
     this.#valueBuffer = this.#scratch.value;
     this.#valueView = this.#scratch.valueView;
+    this.#plainValues = !this.#handle.perCpu && !this.#handle.type.endsWith('_of_maps');
+    const keyLayout = intLayoutOf(this.#keyCodec);
+    this.#keyInts = intArray(keyLayout, this.#keyBuffer.buffer, this.#keyBuffer.byteOffset, 1);
+    this.#keyFits = this.#keyInts && keyLayout ? intFits(keyLayout) : undefined;
+    const valueLayout = this.#plainValues ? intLayoutOf(this.#valueCodec) : undefined;
+    this.#valueInts = intArray(valueLayout, this.#valueBuffer.buffer, this.#valueBuffer.byteOffset, 1);
+    this.#valueFits = this.#valueInts && valueLayout ? intFits(valueLayout) : undefined;
     internals.set(this as BpfMap<unknown, unknown>, { handle, owner });
   }
 
@@ -204,6 +227,11 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** The key's bytes: the caller's Uint8Array of the right size, or the reused key buffer. */
   #encodeKey(key: K, operation: string): Uint8Array {
     this.#owner.assertLoaded(operation);
+    const ints = this.#keyInts;
+    if (ints !== undefined && this.#keyFits!(key)) {
+      ints[0] = key as never;
+      return this.#keyBuffer;
+    }
     if (key instanceof Uint8Array && key.byteLength === this.#keyBuffer.length) return key;
     this.#keyCodec.encode(key, this.#keyView, 0, 'key');
     return this.#keyBuffer;
@@ -224,7 +252,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** The value's bytes (the reused value buffer for the common case). */
   #encodeValue(value: V | V[]): Uint8Array {
     const h = this.#handle;
-    if (!h.perCpu && !h.type.endsWith('_of_maps')) {
+    if (this.#plainValues) {
+      const ints = this.#valueInts;
+      if (ints !== undefined && this.#valueFits!(value)) {
+        ints[0] = value as never;
+        return this.#valueBuffer;
+      }
       if (value instanceof Uint8Array && value.byteLength === h.valueSize) return value;
       this.#valueCodec.encode(value as V, this.#valueView, 0, 'value');
       return this.#valueBuffer;
@@ -253,13 +286,14 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   /** Looks `key` up into the value buffer: the bound fast path when the key is in the key buffer. */
   #lookup(key: Uint8Array): boolean {
     if (key !== this.#keyBuffer) return this.#handle.lookupInto(key, this.#valueBuffer);
-    bindScratch(this.#native, this.#scratch);
-    return this.#native.lookupBound();
+    return this.#scratch.lookup();
   }
 
   /** The value under `key`, decoded (per-CPU maps: one per possible CPU), or undefined. */
   get(key: K): V | undefined {
     if (!this.#lookup(this.#encodeKey(key, 'map.get'))) return undefined;
+    if (this.#valueInts !== undefined) return this.#valueInts[0] as V;
+    if (this.#plainValues) return this.#valueCodec.decode(this.#valueView, 0);
     return this.#decodeValue(this.#valueBuffer) as V;
   }
 
@@ -286,8 +320,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     const k = this.#encodeKey(key, 'map.set');
     const v = this.#encodeValue(value);
     if (k === this.#keyBuffer && v === this.#valueBuffer) {
-      bindScratch(this.#native, this.#scratch);
-      this.#native.updateBound(updateFlags(flags));
+      this.#scratch.update(flags === 'any' ? 0 : updateFlags(flags));
     } else {
       this.#handle.update(k, v, updateFlags(flags));
     }
@@ -319,11 +352,12 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
    * reads that many entries per syscall (BPF_MAP_LOOKUP_BATCH) where the kernel and map
    * type allow it, instead of two syscalls per entry.
    */
-  *entries(options: { batchSize?: number } = {}): IterableIterator<[K, V]> {
-    if (options.batchSize !== undefined) {
-      yield* this.#entriesBatched(options.batchSize);
-      return;
-    }
+  entries(options: { batchSize?: number } = {}): IterableIterator<[K, V]> {
+    if (options.batchSize !== undefined) return this.#entriesBatched(options.batchSize);
+    return this.#entriesOneByOne();
+  }
+
+  *#entriesOneByOne(): IterableIterator<[K, V]> {
     for (const [key, value] of this.raw.entries()) yield [this.#decodeKey(key), this.#decodeValue(value) as V];
   }
 
@@ -393,30 +427,29 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     );
   }
 
-  *#entriesBatched(batchSize: number): IterableIterator<[K, V]> {
-    this.#owner.assertLoaded('map.entries');
+  #entriesBatched(batchSize: number): IterableIterator<[K, V]> {
     const h = this.#handle;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
-    let token: Buffer | null = null;
-    let first: ReturnType<NativeMapHandle['lookupBatch']>;
-    try {
-      first = h.lookupBatch(null, batchSize);
-    } catch (e) {
-      if (!batchUnsupported(e)) throw e;
-      yield* this.entries();
-      return;
-    }
-    for (let batch = first; ; ) {
-      for (let i = 0; i < batch.count; i++) {
-        const key = this.#decodeKey(batch.keys.subarray(i * h.keySize, (i + 1) * h.keySize));
-        const value = this.#decodeValue(batch.values.subarray(i * h.valueBytes, (i + 1) * h.valueBytes)) as V;
-        yield [key, value];
-      }
-      if (batch.done) return;
-      token = batch.token;
-      this.#owner.assertLoaded('map.entries');
-      batch = h.lookupBatch(token, batchSize);
-    }
+    const slot = Math.ceil(h.valueSize / 8) * 8;
+    const codec = this.#valueCodec;
+    const decodeValue = h.perCpu
+      ? (view: DataView, offset: number): V => {
+          const out: V[] = [];
+          for (let at = offset; at < offset + h.valueBytes; at += slot) out.push(codec.decode(view, at));
+          return out as V;
+        }
+      : (view: DataView, offset: number): V => codec.decode(view, offset);
+    return new BatchEntries<K, V>(
+      {
+        handle: h,
+        owner: this.#owner,
+        keyCodec: this.#keyCodec,
+        keyLayout: intLayoutOf(this.#keyCodec),
+        valueLayout: this.#plainValues ? intLayoutOf(codec) : undefined,
+        decodeValue,
+        oneByOne: () => this.#entriesOneByOne(),
+      },
+      batchSize,
+    );
   }
 
   // --- queue, stack, bloom filter -------------------------------------------------
@@ -575,6 +608,179 @@ function standaloneContext(handle: NativeMapHandle): ObjectContext {
     },
   };
 }
+
+/** What a BatchEntries iterator needs of its map view. */
+interface BatchSource<K, V> {
+  handle: NativeMapHandle;
+  owner: ObjectContext;
+  keyCodec: Codec<K>;
+  /** Set for plain integer keys and values: read them through typed arrays. */
+  keyLayout: IntLayout | undefined;
+  valueLayout: IntLayout | undefined;
+  /** One value (for per-CPU maps: one per possible CPU) at `offset` of a batch's values. */
+  decodeValue(view: DataView, offset: number): V;
+  /** The entries one by one, where the kernel or the map type has no batch lookups. */
+  oneByOne(): Iterator<[K, V]>;
+}
+
+/** The buffers of every batch of one BatchEntries, and typed arrays over them. */
+interface ReusedBatch {
+  keys: Buffer;
+  values: Buffer;
+  token: Buffer;
+  keyInts: IntArray;
+  valueInts: IntArray;
+}
+
+const START = 0;
+const MORE = 1; // the kernel has more batches
+const LAST = 2; // the batch in hand is the last
+const FINISHED = 3;
+
+/**
+ * entries({ batchSize }): the map read a batch at a time (BPF_MAP_LOOKUP_BATCH), each entry
+ * decoded when next() reaches it, from the batch's own buffers (typed arrays for integer
+ * keys and values). A plain iterator object rather than a generator: no generator frame to
+ * resume per entry. It behaves as the generator did: nothing happens before the first
+ * next(), an error ends the iteration, return() ends it early.
+ *
+ * What is left over C's bpf_map_lookup_batch loop is the [key, value] tuple each entry must
+ * be (measured on 200k u32 -> u64 entries, batches of 4096: a plain loop over the same
+ * batches that makes and keeps an escaping tuple per entry costs what this iterator does,
+ * about 20 ns more user time and 15-20 ns more kernel time per entry than the same loop
+ * without the tuple, which itself runs at about 85-95% of C).
+ */
+class BatchEntries<K, V> implements IterableIterator<[K, V]> {
+  readonly #source: BatchSource<K, V>;
+  readonly #batchSize: number;
+  #state = START;
+  #token: Buffer | null = null;
+  #fallback: Iterator<[K, V]> | undefined;
+  // The batch in hand.
+  #count = 0;
+  #index = 0;
+  #keyInts: IntArray | undefined;
+  #valueInts: IntArray | undefined;
+  #keyView: DataView | undefined;
+  #valueView: DataView | undefined;
+  // Integer keys and values decode to fresh numbers and bigints, never to views of the
+  // batch: then one set of buffers serves every batch (the kernel copies into memory that
+  // is already mapped and warm). Other codecs get fresh buffers per batch, as before.
+  #reused: ReusedBatch | undefined;
+
+  constructor(source: BatchSource<K, V>, batchSize: number) {
+    this.#source = source;
+    this.#batchSize = batchSize;
+  }
+
+  next(): IteratorResult<[K, V]> {
+    const i = this.#index;
+    if (i < this.#count) {
+      this.#index = i + 1;
+      const s = this.#source;
+      const keys = this.#keyInts;
+      const values = this.#valueInts;
+      const key = keys !== undefined ? (keys[i] as K) : s.keyCodec.decode(this.#keyView!, i * s.handle.keySize);
+      const value = values !== undefined ? (values[i] as V) : s.decodeValue(this.#valueView!, i * s.handle.valueBytes);
+      return { value: [key, value], done: false };
+    }
+    return this.#nextBatch();
+  }
+
+  return(): IteratorResult<[K, V]> {
+    this.#finish();
+    this.#fallback?.return?.();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this;
+  }
+
+  #finish(): void {
+    this.#state = FINISHED;
+    this.#count = 0;
+    this.#index = 0;
+    this.#keyInts = this.#valueInts = undefined;
+    this.#keyView = this.#valueView = undefined;
+    this.#reused = undefined;
+  }
+
+  /** The buffers reused by every batch, for integer keys and values. */
+  #reusable(size: number): ReusedBatch | undefined {
+    const s = this.#source;
+    if (!s.keyLayout || !s.valueLayout) return undefined;
+    const keys = Buffer.alloc(size * s.handle.keySize);
+    const values = Buffer.alloc(size * s.handle.valueBytes);
+    const keyInts = intArray(s.keyLayout, keys.buffer, keys.byteOffset, size);
+    const valueInts = intArray(s.valueLayout, values.buffer, values.byteOffset, size);
+    if (!keyInts || !valueInts) return undefined;
+    return { keys, values, token: Buffer.alloc(Math.max(8, s.handle.keySize)), keyInts, valueInts };
+  }
+
+  #nextBatch(): IteratorResult<[K, V]> {
+    if (this.#fallback) return this.#fallback.next();
+    const s = this.#source;
+    const h = s.handle;
+    try {
+      for (;;) {
+        if (this.#state === LAST || this.#state === FINISHED) {
+          this.#finish();
+          return { value: undefined, done: true };
+        }
+        s.owner.assertLoaded('map.entries');
+        const size = this.#batchSize;
+        if (this.#state === START) {
+          if (!Number.isInteger(size) || size < 1) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
+          if (size <= 1 << 20) this.#reused = this.#reusable(size);
+        }
+        let batch: ReturnType<NativeMapHandle['lookupBatch']> | undefined;
+        let reusedCount = 0;
+        let done: boolean;
+        try {
+          const reused = this.#reused;
+          if (reused) {
+            const r = h.lookupBatchInto(this.#state === START ? null : reused.token, size, reused.keys, reused.values, reused.token);
+            done = r < 0;
+            reusedCount = done ? -1 - r : r;
+          } else {
+            batch = h.lookupBatch(this.#state === START ? null : this.#token, size);
+            done = batch.done;
+          }
+        } catch (e) {
+          if (this.#state !== START || !batchUnsupported(e)) throw e;
+          this.#finish();
+          this.#fallback = s.oneByOne();
+          return this.#fallback.next();
+        }
+        this.#state = done ? LAST : MORE;
+        this.#index = 0;
+        if (!batch) {
+          this.#keyInts = this.#reused!.keyInts;
+          this.#valueInts = this.#reused!.valueInts;
+          this.#count = reusedCount;
+          if (reusedCount > 0) return this.next();
+          continue;
+        }
+        this.#token = batch.token;
+        const { keys, values, count } = batch;
+        this.#keyInts = intArray(s.keyLayout, keys.buffer, keys.byteOffset, count);
+        this.#valueInts = intArray(s.valueLayout, values.buffer, values.byteOffset, count);
+        this.#keyView = this.#keyInts ? undefined : new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+        this.#valueView = this.#valueInts ? undefined : new DataView(values.buffer, values.byteOffset, values.byteLength);
+        this.#index = 0;
+        this.#count = count;
+        if (count > 0) return this.next();
+      }
+    } catch (e) {
+      this.#finish(); // as a generator: done after it threw
+      throw e;
+    }
+  }
+}
+
+// Iterator helpers (map, filter, take... where the runtime has them), as generators have.
+Object.setPrototypeOf(BatchEntries.prototype, Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())));
 
 /** Errors that mean "no batch operations here" (old kernel, or a map type without them). */
 function batchUnsupported(e: unknown): boolean {
