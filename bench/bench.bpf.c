@@ -38,6 +38,8 @@ struct fill_head {
 };
 EBPF_RECORD_TYPE(fill_head);
 
+/* Default flags: the kernel wakes the reader for a fill's first record only (it wakes a
+ * ring consumer only once it has caught up), as a production program would. */
 #define FILL(size)                                                              \
 	SEC("xdp")                                                              \
 	int fill_##size(struct xdp_md *ctx)                                     \
@@ -46,7 +48,7 @@ EBPF_RECORD_TYPE(fill_head);
 		if (!r)                                                         \
 			return XDP_PASS;                                        \
 		r[0] = sequence++;                                              \
-		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);                        \
+		bpf_ringbuf_submit(r, 0);                                       \
 		return XDP_PASS;                                                \
 	}
 

@@ -85,6 +85,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
         Base::InstanceMethod("release", &Reader::Release),
         Base::InstanceMethod("close", &Reader::Close),
         Base::InstanceAccessor("closed", &Reader::GetClosed, nullptr),
+        Base::InstanceAccessor("more", &Reader::GetMore, nullptr),
     };
   }
 
@@ -390,6 +391,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     if (status < 0) return DeliverError(env, "reader.poll", -status);
     if (!self()->IsOpen()) return true;
     int n = self()->ConsumeUpTo(batch_size_);
+    more_ = n > 0 && static_cast<uint32_t>(n) >= batch_size_;
     // Records consumed before a failure are delivered.
     while (!ready_.empty() && self()->IsOpen()) {
       napi_value args[6];
@@ -439,6 +441,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     if (!self()->IsOpen()) ThrowBpfError(env, "reader.consume", EBADF, "the reader is closed");
     uint32_t max = info[0].IsUndefined() ? batch_size_ : GetBatchSize(env, info[0]);
     int n = self()->ConsumeUpTo(max);
+    more_ = n > 0 && static_cast<uint32_t>(n) >= max;
     if (n < 0 && ready_.empty()) Check(env, n, "reader.consume");
     Napi::Array out = Napi::Array::New(env);  // records consumed before a failure are returned
     for (uint32_t i = 0; !ready_.empty(); i++) {
@@ -485,8 +488,13 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     return Napi::Boolean::New(info.Env(), !self()->IsOpen());
   }
 
+  // more: the last drain stopped at its budget, so records may be left that no wake-up
+  // will announce (a ring only wakes a consumer that has caught up; a perf event once).
+  Napi::Value GetMore(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), more_); }
+
   Poller poller_;
   bool wanted_ = false;  // JavaScript asked for records (start) and has not stopped
+  bool more_ = false;    // the last drain took its whole budget
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   uint32_t batch_size_ = 256;

@@ -161,6 +161,8 @@ export type NativeBatch = [slab: Buffer, meta: Uint32Array, token: number, bytes
 
 export interface NativeReaderHandle {
   readonly closed: boolean;
+  /** The last drain stopped at its budget: records may be left that no wake-up announces. */
+  readonly more: boolean;
   start(): void;
   stop(): void;
   consume(max?: number): NativeBatch[];

@@ -294,11 +294,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   #wait(): Promise<void> {
     const woken = this.#wakeups.wait();
     if (this.#polling) {
-      // Records may be waiting that no wake-up announces: ones the BPF side committed with
-      // BPF_RB_NO_WAKEUP, or ones left in the ring when the last drain stopped at batchSize.
-      // Look at the next turn of the loop (one batch per turn, as polling does: a flood
-      // must not starve timers and I/O).
-      this.#lookSoon();
+      // Records may be waiting that no wake-up announces when the last drain stopped at
+      // batchSize (the kernel wakes a ring consumer only once it has caught up, and a perf
+      // event once per wake-up): look at the next turn of the loop (one batch per turn, as
+      // polling does: a flood must not starve timers and I/O).
+      if (this.#handle.more) this.#lookSoon();
     } else {
       this.#resume(); // may deliver at once, waking the promise above
     }
