@@ -57,8 +57,10 @@ if [[ -n "$debian_tar" ]]; then
   fi
 fi
 
+# The checkout's path stays out of the debug info (and so out of the build-id of the
+# prebuild linked against it): a rebuild elsewhere gives the same bytes.
 make -C "$dest/src/src" -s -j"$(nproc)" BUILD_STATIC_ONLY=1 \
   OBJDIR="$dest/obj" DESTDIR="$dest/install" PREFIX=/ LIBDIR=/lib INCLUDEDIR=/include \
-  EXTRA_CFLAGS="-fPIC -fvisibility=hidden -O2 -g" install install_uapi_headers >&2
+  EXTRA_CFLAGS="-fPIC -fvisibility=hidden -O2 -g -ffile-prefix-map=$dest/src=libbpf" install install_uapi_headers >&2
 echo "$STAMP" > "$stamp"
 log "libbpf ready in $dest/install"
