@@ -131,7 +131,7 @@ static bool OnlineCpus(std::vector<uint32_t>* cpus) {
   return true;
 }
 
-// The rings' pages, for ConsumeRings. false (libbpf's callbacks then read the rings) when
+// The rings' pages, for ConsumeRing. false (libbpf's callbacks then read the rings) when
 // the buffers libbpf made do not match the online CPUs one for one.
 bool PerfBufferHandle::MapRings() {
   std::vector<uint32_t> online;
@@ -162,47 +162,44 @@ bool PerfBufferHandle::MapRings() {
 // `size` bytes at ring position `pos`, which may wrap past the ring's end.
 void PerfBufferHandle::ReadWrapped(const CpuRing& r, uint64_t pos, void* out, size_t size) {
   uint64_t at = pos & (r.size - 1);
-  size_t first = r.size - at < size ? static_cast<size_t>(r.size - at) : size;
+  if (r.size - at >= size) {  // the common case: one piece
+    memcpy(out, r.data + at, size);
+    return;
+  }
+  size_t first = static_cast<size_t>(r.size - at);
   memcpy(out, r.data + at, first);
-  if (first < size) memcpy(static_cast<uint8_t*>(out) + first, r.data, size - first);
+  memcpy(static_cast<uint8_t*>(out) + first, r.data, size - first);
 }
 
-// A record's parts: what a sample's table entry says, or a lost-samples count.
-struct Parsed {
-  uint32_t kind;    // kRecord, kLost, or UINT32_MAX: neither (skipped)
-  uint32_t size;    // a sample's bytes, or the count of lost samples
-  uint64_t offset;  // ring position of a sample's bytes
-};
-
-// `raw`: the u32 after a sample's header; `lost`: the u64 count of a lost record.
-static Parsed Parse(const perf_event_header& h, uint64_t pos, uint32_t raw, uint64_t lost) {
+// The record with header `h` at ring position `pos`: a sample (its bytes' position and
+// size, clipped to the record), a lost-samples count, or neither (skipped).
+PerfBufferHandle::Parsed PerfBufferHandle::Parse(const CpuRing& r, uint64_t pos, const perf_event_header& h) {
   if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + sizeof(uint32_t)) {
+    uint32_t raw;
+    ReadWrapped(r, pos + sizeof(h), &raw, sizeof(raw));
     uint32_t room = static_cast<uint32_t>(h.size - sizeof(h) - sizeof(uint32_t));
     return {kRecord, raw > room ? room : raw, pos + sizeof(h) + sizeof(uint32_t)};
   }
   if (h.type == PERF_RECORD_LOST && h.size >= sizeof(h) + 2 * sizeof(uint64_t)) {
+    uint64_t lost;
+    ReadWrapped(r, pos + sizeof(h) + sizeof(uint64_t), &lost, sizeof(lost));
     return {kLost, lost > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(lost), 0};
   }
-  return {UINT32_MAX, 0, 0};
+  return {kSkipped, 0, 0};
 }
 
 // A record that wraps past the ring's end, copied into a slab batch of its own, which
 // retires the ring up to the record's end.
 int PerfBufferHandle::CopyWrapped(uint32_t index, uint64_t pos, const perf_event_header& h) {
   const CpuRing& r = rings_[index];
-  uint32_t raw = 0;
-  uint64_t lost = 0;
-  if (h.size >= sizeof(h) + sizeof(uint32_t)) ReadWrapped(r, pos + sizeof(h), &raw, sizeof(raw));
-  if (h.size >= sizeof(h) + 2 * sizeof(uint64_t)) ReadWrapped(r, pos + sizeof(h) + sizeof(uint64_t), &lost, sizeof(lost));
-  Parsed p = Parse(h, pos, raw, lost);
+  Parsed p = Parse(r, pos, h);
   if (p.kind == kRecord) {
     uint8_t* at = AppendRecord(p.size, r.cpu);
     if (at == nullptr) return -ENOMEM;
     ReadWrapped(r, p.offset, at, p.size);
   } else if (p.kind == kLost) {
     if (AddLost(p.size, r.cpu) < 0) return -ENOMEM;
-  }
-  if (p.kind == UINT32_MAX) {  // nothing to hand out: retired in order with the rest
+  } else {  // nothing to hand out: retired in order with the rest
     Batch batch;
     batch.ring = index;
     batch.end = pos + h.size;
@@ -225,24 +222,18 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
     uint64_t start = r.read;
     uint64_t limit = start - (start & mask) + r.size;  // the position of the ring's end
     uint64_t stop = head < limit ? head : limit;
-    Batch batch;
-    try {
-      batch.meta = TakeTable();
-      batch.meta.reserve(((stop - start) / 16 + 1) * 4);  // a record takes 16 bytes at least
-    } catch (...) {
-      return samples > 0 ? samples : -ENOMEM;
-    }
-    const uint8_t* base = r.data + (start & mask);
+    uint64_t most = (stop - start) / 16 + 1;  // a record takes 16 bytes at least
+    if (most > max - records) most = max - records;
+    TableWalk walk = NewWalk(most);
+    uint64_t bytes = 0;
+    uint32_t lost = 0;
     uint64_t pos = start;
     perf_event_header h{};
     bool wrapped = false;
     while (pos < head && records < max) {
-      // The walk is a chain of dependent loads (each header gives the next one's place),
-      // which the hardware cannot run ahead of: fetch the lines a few records ahead.
-      __builtin_prefetch(r.data + ((pos + kPrefetch) & mask));
+      __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & mask));
       memcpy(&h, r.data + (pos & mask), sizeof(h));  // 8-byte aligned: never split
       if (h.size < sizeof(h) || h.size > head - pos) {  // not a record: give the rest up
-        ReturnTable(std::move(batch.meta));
         r.read = head;
         return -EBADMSG;
       }
@@ -250,38 +241,37 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
         wrapped = true;
         break;
       }
-      const uint8_t* body = r.data + (pos & mask) + sizeof(h);
-      uint32_t raw = 0;
-      uint64_t lost = 0;
-      if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + sizeof(uint32_t)) memcpy(&raw, body, sizeof(raw));
-      if (h.type == PERF_RECORD_LOST && h.size >= sizeof(h) + 2 * sizeof(uint64_t)) memcpy(&lost, body + sizeof(uint64_t), sizeof(lost));
-      Parsed p = Parse(h, pos, raw, lost);
-      if (p.kind == kRecord) {
-        batch.meta.insert(batch.meta.end(), {static_cast<uint32_t>(p.offset - start), p.size, r.cpu, kRecord});
-        batch.bytes += p.size;
-        samples++;
-      } else if (p.kind == kLost) {
-        batch.meta.insert(batch.meta.end(), {0u, p.size, r.cpu, kLost});
-        batch.lost++;
+      Parsed p = Parse(r, pos, h);
+      if (p.kind != kSkipped) {
+        uint32_t offset = p.kind == kRecord ? static_cast<uint32_t>(p.offset - start) : 0;
+        if (!walk.Add(pos, pos + h.size, offset, p.size, r.cpu, p.kind)) return samples > 0 ? samples : -ENOMEM;
+        if (p.kind == kRecord) {
+          bytes += p.size;
+        } else {
+          lost++;
+        }
       }
       records++;
       pos += h.size;
     }
     if (pos > start) {
+      int taken = static_cast<int>(walk.count() - lost);
+      Batch batch;
+      walk.Finish(batch);
       batch.ring = index;
       batch.end = pos;
-      if (!batch.meta.empty()) {
+      batch.bytes = static_cast<double>(bytes);
+      batch.lost = lost;
+      if (walk.count() != 0) {
         batch.owner = owner_;
-        batch.base = base;
+        batch.base = r.data + (start & mask);
         batch.length = pos - start;
       } else {
-        ReturnTable(std::move(batch.meta));
         batch.released = true;  // nothing to hand out: retired in order with the rest
       }
       int err = PushBatch(std::move(batch));
       if (err < 0) return samples > 0 ? samples : err;
-    } else {
-      ReturnTable(std::move(batch.meta));
+      samples += taken;
     }
     r.read = pos;
     if (wrapped) {

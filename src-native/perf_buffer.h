@@ -1,6 +1,6 @@
 // PerfBuffer reader: libbpf's perf_buffer over a BPF_MAP_TYPE_PERF_EVENT_ARRAY map, one
 // ring per CPU. A record's source is its CPU; lost-sample notices are records of kind
-// kLost whose size is the count. Each wake-up drains every per-CPU ring (see ConsumeUpTo)
+// kLost whose size is the count. Each wake-up drains every per-CPU ring (see ConsumeUpTo).
 // libbpf sets the rings up (perf events, mmap, the map's slots, epoll); we read their
 // mmapped pages ourselves and lend them to JavaScript in place, as for ring buffers: a
 // batch is a run of records up to the ring's end (a perf ring is mapped once, so a record
@@ -58,11 +58,18 @@ class PerfBufferHandle : public Reader<PerfBufferHandle> {
     }
     ~Owner() { Free(); }
   };
+  // A record's parts: what a sample's table entry says, or a lost-samples count.
+  static constexpr uint32_t kSkipped = UINT32_MAX;  // neither: nothing to hand out
+  struct Parsed {
+    uint32_t kind;    // kRecord, kLost or kSkipped
+    uint32_t size;    // a sample's bytes, or the count of lost samples
+    uint64_t offset;  // ring position of a sample's bytes
+  };
   bool MapRings();
-  static constexpr uint64_t kPrefetch = 1024;  // bytes ahead of the walk
   int ConsumeRing(uint32_t index, uint32_t max);
   int CopyWrapped(uint32_t index, uint64_t pos, const perf_event_header& h);
-  void ReadWrapped(const CpuRing& r, uint64_t pos, void* out, size_t size);
+  static Parsed Parse(const CpuRing& r, uint64_t pos, const perf_event_header& h);
+  static void ReadWrapped(const CpuRing& r, uint64_t pos, void* out, size_t size);
 
   perf_buffer* pb_ = nullptr;
   std::shared_ptr<Owner> owner_;

@@ -1,11 +1,15 @@
 // What the ring buffer and perf buffer readers share: polling their epoll fd on the loop,
 // collecting one batch per drain (a region of record bytes plus (offset, size, source,
-// kind) quads), and handing batches to JavaScript, one call per batch.
+// kind) quads), and handing batches to JavaScript, one call per batch. A batch whose
+// records all have one size and follow each other at one stride (fixed-size events, the
+// common case) has no table: JavaScript gets a descriptor of the layout instead (see
+// TableWalk), so neither side reads or writes anything per record but the records.
 //
 // A batch's bytes are not copied for JavaScript: its Buffer is an external one over memory
 // the reader owns, either the kernel ring's own pages (ring buffers: the data area is
-// mapped twice back to back, so a region never wraps) or a pooled slab (perf buffers,
-// whose records libbpf copies out). Every batch handed out is outstanding until
+// mapped twice back to back, so a region never wraps; perf rings: a batch stops at the
+// ring's end) or a pooled slab (a perf record that wraps, or every record with `copy`).
+// Every batch handed out is outstanding until
 // JavaScript calls release(token), in any order; a release detaches the batch's
 // ArrayBuffer and retires it: a slab goes back to the pool at once, a ring region when
 // every earlier batch of its ring is released too (the ring's consumer position moves). Detaching
@@ -17,7 +21,7 @@
 // The derived class provides
 //   int EpollFd();  int ConsumeUpTo(uint32_t n);  void Retire(Batch&);  void FreeNative();
 //   void FreeMemory();  bool IsOpen();
-//   bool HoldsKernelSpace();   batches are kernel memory: retired in delivery order
+//   bool HoldsKernelSpace();   batches are kernel memory: retired in delivery order per ring
 //   bool PausesWhileLent();    no polling while a batch is out (a level-triggered fd would spin)
 // FreeMemory runs at close(), once every Buffer over the memory is detached: it may free
 // that memory at once rather than when the last Buffer is collected.
@@ -41,7 +45,11 @@
 
 namespace ebpf {
 
-enum RecordKind : uint32_t { kRecord = 0, kLost = 1 };
+enum RecordKind : uint32_t { kRecord = 0, kLost = 1, kUniform = 2 };
+
+// How far ahead of a ring walk to fetch: each record header gives the next one's place, a
+// chain of dependent loads the hardware does not run ahead of on its own.
+constexpr uint64_t kPrefetchBytes = 1024;
 
 // Memory records are copied into (perf buffers), reused through a pool: uninitialised, so
 // a reused slab costs neither allocation nor zero-filling.
@@ -56,7 +64,14 @@ struct Batch {
   std::shared_ptr<void> owner;  // the mapping or slab the bytes live in
   const uint8_t* base = nullptr;
   size_t length = 0;
-  std::vector<uint32_t> meta;  // offset, size, source, kind per record
+  std::vector<uint32_t> meta;  // offset, size, source, kind per record (none when uniform)
+  // A uniform batch (meta empty): `uniform` records of `size` bytes, the first at offset
+  // `first`, each `stride` bytes after the last, all from `source`.
+  uint32_t uniform = 0;
+  uint32_t first = 0;
+  uint32_t size = 0;
+  uint32_t stride = 0;
+  uint32_t source = 0;
   bool pooled = false;         // the bytes are a slab of the pool
   double bytes = 0;            // the records' sizes, summed (for the stats)
   uint32_t lost = 0;           // entries of kind kLost in meta
@@ -68,6 +83,103 @@ struct Batch {
   std::shared_ptr<std::vector<uint32_t>> table;  // the table lent to JavaScript
   napi_ref table_buffer = nullptr;               // weak, to the table's ArrayBuffer
   bool released = false;
+  size_t records() const { return uniform != 0 ? uniform : meta.size() / 4; }
+};
+
+// One batch's table, built during a ring walk. While the records have one size and each
+// starts one stride after the last, nothing is written per record: the batch is uniform.
+// The first record that breaks the pattern (another size, a gap, a lost-samples notice)
+// writes the table out for the records before it, and every later record goes in it.
+class TableWalk {
+ public:
+  // `spare`: the reader's reused table; `most`: the records the batch may hold.
+  TableWalk(std::vector<uint32_t>* spare, size_t most) : spare_(spare), most_(most) {}
+  ~TableWalk() {
+    if (table_.capacity() > spare_->capacity()) spare_->swap(table_);
+  }
+
+  // A record at ring position `pos` whose successor is at `next`; `offset` locates its
+  // bytes in the batch. false when out of memory (nothing is then consumed).
+  bool Add(uint64_t pos, uint64_t next, uint32_t offset, uint32_t size, uint32_t source, uint32_t kind) noexcept {
+    if (uniform_) {
+      if (count_ == 0 && kind == kRecord && next - pos <= UINT32_MAX) {
+        first_ = offset;
+        size_ = size;
+        stride_ = static_cast<uint32_t>(next - pos);
+        source_ = source;
+        expect_ = next;
+        count_ = 1;
+        return true;
+      }
+      if (kind == kRecord && size == size_ && pos == expect_ && next - pos == stride_ && source == source_) {
+        expect_ = next;
+        count_++;
+        return true;
+      }
+      if (!StartTable()) return false;
+    }
+    if ((count_ + 1) * size_t{4} > table_.size()) {  // past `most`: never expected, but safe
+      try {
+        table_.resize((count_ + 1) * size_t{8});
+      } catch (...) {
+        return false;
+      }
+    }
+    uint32_t* out = table_.data() + count_ * size_t{4};
+    out[0] = offset;
+    out[1] = size;
+    out[2] = source;
+    out[3] = kind;
+    count_++;
+    return true;
+  }
+
+  uint32_t count() const { return count_; }
+
+  // The table, or the uniform layout, moves into the batch.
+  void Finish(Batch& batch) noexcept {
+    if (uniform_) {
+      batch.uniform = count_;
+      batch.first = first_;
+      batch.size = size_;
+      batch.stride = stride_;
+      batch.source = source_;
+      return;
+    }
+    table_.resize(count_ * 4);  // a shrink: never allocates
+    batch.meta.swap(table_);
+  }
+
+ private:
+  // The records so far, written out; room for every later one.
+  bool StartTable() noexcept {
+    try {
+      table_.swap(*spare_);
+      table_.resize(most_ * 4);
+    } catch (...) {
+      return false;
+    }
+    for (uint32_t i = 0; i < count_; i++) {
+      uint32_t* out = table_.data() + i * size_t{4};
+      out[0] = first_ + i * stride_;
+      out[1] = size_;
+      out[2] = source_;
+      out[3] = kRecord;
+    }
+    uniform_ = false;
+    return true;
+  }
+
+  std::vector<uint32_t>* spare_;
+  std::vector<uint32_t> table_;
+  size_t most_;
+  bool uniform_ = true;
+  uint32_t count_ = 0;
+  uint32_t first_ = 0;
+  uint32_t size_ = 0;
+  uint32_t stride_ = 0;
+  uint32_t source_ = 0;
+  uint64_t expect_ = 0;  // where the next record must start to keep the batch uniform
 };
 
 template <typename Derived>
@@ -126,13 +238,12 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     return 0;
   }
 
-  // Room for `bytes` more record bytes (padding included) and `records` more table
-  // entries: the appends of one drain then never reallocate. false when out of memory.
-  bool ReserveSlab(size_t bytes, size_t records) noexcept {
+  // Room for `bytes` more record bytes (padding included) in the current slab. false when
+  // out of memory.
+  bool GrowSlab(size_t bytes) noexcept {
     try {
       if (!slab_) slab_ = TakeSlab();
       if (slab_meta_.capacity() == 0) slab_meta_ = TakeTable();  // reused: no fresh pages to fault in
-      slab_meta_.reserve(slab_meta_.size() + records * 4);
     } catch (...) {
       return false;
     }
@@ -153,7 +264,7 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     size_t offset = slab_ ? (slab_->used + 7) & ~static_cast<size_t>(7) : 0;
     if (size > UINT32_MAX || offset + size > UINT32_MAX) return nullptr;
     if (!slab_ || offset + size > slab_->capacity) {
-      if (!ReserveSlab(size + 7, 1)) return nullptr;
+      if (!GrowSlab(size + 7)) return nullptr;
       offset = (slab_->used + 7) & ~static_cast<size_t>(7);
     }
     try {
@@ -232,9 +343,12 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
 
   size_t ready_records() const {
     size_t n = slab_meta_.size() / 4;
-    for (const Batch& b : ready_) n += b.meta.size() / 4;
+    for (const Batch& b : ready_) n += b.records();
     return n;
   }
+
+  // A walk over the records of one batch of at most `most` records, with the spare table.
+  TableWalk NewWalk(size_t most) { return TableWalk(&table_, most); }
 
   // The derived destructor calls this (the base's would run after Derived is gone).
   void Free() {
@@ -287,8 +401,17 @@ class Reader : public Napi::ObjectWrap<Derived>, public Poller::Listener {
     }
     // The table is lent too, from the same reused vector: no zero-filled allocation and
     // no copy per batch. It is detached, and its memory reused, when the batch is released.
+    // A uniform batch's descriptor: first, size, source, kUniform, count, stride (and two
+    // words to spare), which JavaScript tells from a table by its first kind.
     size_t count = b.meta.size();
-    if (count == 0) {
+    if (b.uniform != 0) {
+      count = 8;
+      ok = ok && napi_create_arraybuffer(env, count * sizeof(uint32_t), &data, &array_buffer) == napi_ok;
+      if (ok) {
+        const uint32_t layout[8] = {b.first, b.size, b.source, kUniform, b.uniform, b.stride, 0, 0};
+        memcpy(data, layout, sizeof(layout));
+      }
+    } else if (count == 0) {
       ok = ok && napi_create_arraybuffer(env, 0, &data, &array_buffer) == napi_ok;
     } else {
       std::shared_ptr<std::vector<uint32_t>> table;

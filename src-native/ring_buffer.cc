@@ -123,19 +123,10 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
   // Every record takes at least a header: the table's size is bounded before the walk.
   uint64_t most = (producer - start) / BPF_RINGBUF_HDR_SZ;
   if (most > max) most = max;
-  Batch batch;
-  try {
-    batch.meta = TakeTable();
-    batch.meta.resize(most * 4);
-  } catch (...) {
-    return -ENOMEM;
-  }
-  uint32_t* out = batch.meta.data();
-  uint32_t count = 0;
+  TableWalk walk = NewWalk(most);
   uint64_t bytes = 0;
-  while (pos < producer && count < max) {
-    // Each header gives the next one's place: fetch the lines a few records ahead.
-    __builtin_prefetch(r.data + ((pos + 1024) & r.mask));
+  while (pos < producer && walk.count() < max) {
+    __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & r.mask));
     const uint32_t* header = reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask));
     uint32_t len = __atomic_load_n(header, __ATOMIC_ACQUIRE);
     if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not yet submitted
@@ -143,21 +134,15 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
     uint64_t next = pos + ((static_cast<uint64_t>(size) + BPF_RINGBUF_HDR_SZ + 7) & ~7ull);
     if (next - start > UINT32_MAX) break;
     if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
-      out[0] = static_cast<uint32_t>(pos - start + BPF_RINGBUF_HDR_SZ);
-      out[1] = size;
-      out[2] = index;
-      out[3] = kRecord;
-      out += 4;
-      count++;
+      if (!walk.Add(pos, next, static_cast<uint32_t>(pos - start + BPF_RINGBUF_HDR_SZ), size, index, kRecord)) return -ENOMEM;
       bytes += size;
     }
     pos = next;
   }
-  batch.meta.resize(count * 4);
-  if (pos == start) {
-    ReturnTable(std::move(batch.meta));
-    return 0;
-  }
+  if (pos == start) return 0;
+  uint32_t count = walk.count();
+  Batch batch;
+  walk.Finish(batch);
   r.read = pos;
   batch.bytes = static_cast<double>(bytes);
   batch.ring = index;

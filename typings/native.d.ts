@@ -157,6 +157,8 @@ export interface NativeLinkHandle {
 /** One batch: its bytes, its (offset, size, source, kind) table, its token, the records' bytes summed, and its lost-sample entries. */
 export type NativeBatchCallback = (error: Error | null, slab?: Buffer, meta?: Uint32Array, token?: number, bytes?: number, lost?: number) => void;
 
+/** `meta`: (offset, size, source, kind) per record; or, for a uniform batch (kind 2 in its
+ * fourth word), [first offset, size, source, 2, count, stride, 0, 0]. */
 export type NativeBatch = [slab: Buffer, meta: Uint32Array, token: number, bytes: number, lost: number];
 
 export interface NativeReaderHandle {

@@ -1,5 +1,6 @@
 // What RingBuffer and PerfBuffer share: the native reader delivers one batch per wake-up
-// of the event loop (a slab of records and their (offset, size, source, kind) quads); the
+// of the event loop (a slab of records and their (offset, size, source, kind) quads, or,
+// when every record has one size at one stride, a descriptor of that layout); the
 // batches wait here, undecoded, until the consumer pulls. Records are decoded on the way
 // out (`for await`), or handed over a batch at a time (`batches()`), which reads fields
 // straight from the slab without an object per record.
@@ -9,6 +10,25 @@ import type { Closable, ObjectContext } from '../resource';
 import { Wakeups, closingIterator } from './wakeups';
 
 const KIND_LOST = 1;
+const KIND_UNIFORM = 2;
+
+/** A native table's records: quads, or a uniform batch's descriptor (see NativeBatch). */
+function recordCount(meta: Uint32Array): number {
+  return meta.length === 8 && meta[3] === KIND_UNIFORM ? meta[4] : meta.length / 4;
+}
+
+/** The quads of a native table, from `start`: a uniform descriptor written out. */
+function quads(meta: Uint32Array, start = 0): Uint32Array {
+  if (!(meta.length === 8 && meta[3] === KIND_UNIFORM)) return start === 0 ? meta : meta.subarray(start * 4);
+  const [first, size, source, , count, stride] = meta;
+  const out = new Uint32Array((count - start) * 4);
+  for (let i = start, q = 0; i < count; i++, q += 4) {
+    out[q] = first + i * stride;
+    out[q + 1] = size;
+    out[q + 2] = source;
+  }
+  return out;
+}
 
 export interface ReaderOptions {
   /** Most records drained per wake-up of the event loop (default 256). */
@@ -38,6 +58,12 @@ export class RecordBatch<T> implements Iterable<T> {
   readonly #decode: (data: Buffer, source: number) => T;
   readonly #start: number;
   readonly #length: number;
+  // A uniform batch: record i at #first + i * #stride, #size bytes from #source; #stride is
+  // 0 for a batch with a table.
+  readonly #first: number;
+  readonly #stride: number;
+  readonly #size: number;
+  readonly #source: number;
   readonly #release: (() => void) | undefined;
   readonly #decodeView: InPlaceDecoder<T> | undefined;
   #view: DataView | undefined;
@@ -55,7 +81,16 @@ export class RecordBatch<T> implements Iterable<T> {
     this.#slab = slab;
     this.#meta = meta;
     this.#start = start;
-    this.#length = meta.length / 4 - start;
+    if (meta.length === 8 && meta[3] === KIND_UNIFORM) {
+      this.#stride = meta[5];
+      this.#first = meta[0] + start * this.#stride;
+      this.#size = meta[1];
+      this.#source = meta[2];
+      this.#length = meta[4] - start;
+    } else {
+      this.#first = this.#stride = this.#size = this.#source = 0;
+      this.#length = meta.length / 4 - start;
+    }
     this.#decode = decode;
     this.#release = release;
     this.#decodeView = decodeView;
@@ -86,16 +121,25 @@ export class RecordBatch<T> implements Iterable<T> {
     return this.#length;
   }
 
-  /** Offset of record `i` in `slab`. */
+  /** Offset of record `i` in `slab` (undefined out of range). */
   offset(i: number): number {
     this.#check();
+    if (this.#stride !== 0) return i >= 0 && i < this.#length ? this.#first + i * this.#stride : (undefined as unknown as number);
     return this.#meta[(this.#start + i) * 4];
   }
 
-  /** Size in bytes of record `i`. */
+  /** Size in bytes of record `i` (undefined out of range). */
   size(i: number): number {
     this.#check();
+    if (this.#stride !== 0) return i >= 0 && i < this.#length ? this.#size : (undefined as unknown as number);
     return this.#meta[(this.#start + i) * 4 + 1];
+  }
+
+  /** The map index (ring buffers) or CPU (perf buffers) record `i` came from. */
+  source(i: number): number {
+    this.#check();
+    if (this.#stride !== 0) return i >= 0 && i < this.#length ? this.#source : (undefined as unknown as number);
+    return this.#meta[(this.#start + i) * 4 + 2];
   }
 
   /** The bytes of record `i`, a view into `slab` (no copy). */
@@ -109,26 +153,32 @@ export class RecordBatch<T> implements Iterable<T> {
     const index = i < 0 ? this.length + i : i;
     if (index < 0 || index >= this.length) return undefined;
     this.#check();
-    const q = (this.#start + index) * 4;
     if (this.#decodeView) {
       const slab = this.slab;
       this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
-      return this.#decodeView(this.#view, this.#meta[q], this.#meta[q + 1], this.#meta[q + 2]);
+      return this.#decodeView(this.#view, this.offset(index), this.size(index), this.source(index));
     }
-    return this.#decode(this.data(index), this.#meta[q + 2]);
+    return this.#decode(this.data(index), this.source(index));
   }
 
   /** Calls `visit` for each record with one DataView over the whole slab: no allocation per record. */
   visit(visit: (view: DataView, offset: number, size: number) => void): void {
     const slab = this.slab;
     const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
+    const stride = this.#stride;
+    if (stride !== 0) {
+      const size = this.#size;
+      const end = this.#first + this.#length * stride;
+      for (let offset = this.#first; offset < end; offset += stride) visit(view, offset, size);
+      return;
+    }
     const meta = this.#meta;
     for (let q = this.#start * 4; q < meta.length; q += 4) visit(view, meta[q], meta[q + 1]);
   }
 
   /** A copy of the batch in memory of its own, valid for as long as it is referenced. */
   copy(): RecordBatch<T> {
-    return new RecordBatch(Buffer.from(this.slab), this.#meta.slice(this.#start * 4), 0, this.#decode, undefined, this.#decodeView);
+    return new RecordBatch(Buffer.from(this.slab), quads(this.#meta, this.#start).slice(), 0, this.#decode, undefined, this.#decodeView);
   }
 
   /** Hands the batch's memory back to the reader now (the loop does it when it moves on). */
@@ -149,6 +199,7 @@ export type InPlaceDecoder<T> = (view: DataView, offset: number, size: number, s
 interface QueuedBatch {
   slab: Buffer;
   meta: Uint32Array;
+  count: number; // records in the batch
   next: number; // index of the next record to hand out
   token: number; // the native batch to release, or 0 once the slab is a copy of our own
 }
@@ -246,12 +297,13 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
       return;
     }
     const records = this.#takeLost(meta, lost);
-    if (records.length > 0) {
+    const count = recordCount(records);
+    if (count > 0) {
       this.counters.batches++;
-      this.counters.records += records.length / 4;
+      this.counters.records += count;
       this.counters.bytes += bytes;
-      this.#queue.push({ slab, meta: records, next: 0, token });
-      this.#queued += records.length / 4;
+      this.#queue.push({ slab, meta: records, count, next: 0, token });
+      this.#queued += count;
       if (this.#queued >= this.#highWaterMark) this.#pause();
     } else {
       this.#release(token);
@@ -264,10 +316,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     if (token !== 0 && !this.#closed) this.#handle.release(token);
   }
 
-  /** Copies of a lent batch's bytes and table, which is then released: for records that outlive their batch. */
+  /** Copies of a lent batch's bytes and table (quads), which is then released: for records that outlive their batch. */
   #own(slab: Buffer, meta: Uint32Array, token: number): [Buffer, Uint32Array] {
-    if (token === 0) return [slab, meta];
-    const copies: [Buffer, Uint32Array] = [Buffer.from(slab), meta.slice()];
+    if (token === 0) return [slab, quads(meta)];
+    const table = quads(meta);
+    const copies: [Buffer, Uint32Array] = [Buffer.from(slab), table === meta ? meta.slice() : table];
     this.#release(token);
     return copies;
   }
@@ -325,7 +378,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     const q = head.next * 4;
     head.next++;
     this.#queued--;
-    if (head.next * 4 >= head.meta.length) this.#queue.shift();
+    if (head.next >= head.count) this.#queue.shift();
     if (this.#queued < this.#highWaterMark) this.#resume();
     const offset = head.meta[q];
     return this.decodeRecord(head.slab.subarray(offset, offset + head.meta[q + 1]), head.meta[q + 2]);
@@ -423,7 +476,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
         this.#throwIfFailed();
         const head = this.#queue.shift();
         if (head) {
-          this.#queued -= head.meta.length / 4 - head.next;
+          this.#queued -= head.count - head.next;
           if (this.#queued < this.#highWaterMark) this.#resume();
           const token = head.token;
           const batch = new RecordBatch(
