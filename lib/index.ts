@@ -1,6 +1,7 @@
 export { BpfObject, type OpenOptions } from './object';
 export { Program, type NetfilterOptions, type TestRunResult } from './program';
 export { BpfMap } from './map/map';
+export { MapBatch } from './map/batches';
 export { RawMap, type UpdateFlag } from './map/raw';
 export { type GlobalAccessor, Globals, type GlobalInfo, type TypedGlobals } from './globals';
 export { generateTypes, type GenerateOptions } from './gen/types';

@@ -489,40 +489,68 @@ Napi::Value MapHandle::WriteData(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// lookupBatch(token | null, max) -> { keys, values, count, token, done }: up to `max`
-// entries in one syscall. `token` continues where the previous call stopped (opaque).
-Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
+// The memory one BPF_MAP_LOOKUP_BATCH writes: `max` keys, `max` values, the next token.
+struct MapHandle::BatchTarget {
+  uint8_t* keys;
+  uint8_t* values;
+  uint8_t* next;
+};
+
+// lookupBatch and lookupBatchInto, whose arguments begin (token | null, max): checks the
+// map and `max`, gets where the entries go from `target(max, key_size, value_bytes,
+// token_size)` (which checks or allocates the memory, and throws), reads the token, and
+// makes the one syscall. Returns the entries read; `*done` is set when the kernel has no
+// more (ENOENT, this batch being the last).
+template <typename Target>
+__u32 MapHandle::LookupBatchCall(const Napi::CallbackInfo& info, Target target, bool* done) {
   Napi::Env env = info.Env();
   int fd = RequireFd(env, "map.lookupBatch");
   size_t key_size = KeySize();
   size_t value_bytes = ValueBytes(env);
   size_t token_size = key_size > 8 ? key_size : 8;
-  std::vector<uint8_t> in;
+  uint32_t max = GetUint32(env, info[1], "batch size");
+  if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
+  BatchTarget out = target(max, key_size, value_bytes, token_size);
+  std::vector<uint8_t> in;  // a copy: `next` may be the token's own buffer
   if (!info[0].IsNull() && !info[0].IsUndefined()) {
     Bytes token = GetBytesOfSize(env, info[0], token_size, "batch token");
     in.assign(token.data, token.data + token.size);
   }
-  uint32_t max = GetUint32(env, info[1], "batch size");
-  if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
-  // Both buffers are allocated up front: refuse a batch that cannot be (rather than a
-  // plain allocation Error from Node-API).
-  if ((key_size + value_bytes) * static_cast<size_t>(max) > (static_cast<size_t>(1) << 30)) {
-    throw Napi::RangeError::New(env, "batch of " + std::to_string(max) + " entries of " +
-                                         std::to_string(key_size + value_bytes) + " bytes is over 1 GiB: use a smaller batchSize");
-  }
-  Napi::Buffer<uint8_t> keys = Napi::Buffer<uint8_t>::New(env, key_size * max);
-  Napi::Buffer<uint8_t> values = Napi::Buffer<uint8_t>::New(env, value_bytes * max);
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, token_size);
   __u32 count = max;
   bpf_map_batch_opts opts = BatchOpts();
-  int err = bpf_map_lookup_batch(fd, in.empty() ? nullptr : in.data(), out.Data(), keys.Data(), values.Data(), &count, &opts);
-  bool done = err == -ENOENT;
-  if (err < 0 && !done) Check(env, err, "map.lookupBatch", "map '" + name_ + "'");
+  int err = bpf_map_lookup_batch(fd, in.empty() ? nullptr : in.data(), out.next, out.keys, out.values, &count, &opts);
+  *done = err == -ENOENT;
+  if (err < 0 && !*done) Check(env, err, "map.lookupBatch", "map '" + name_ + "'");
+  return count;
+}
+
+// lookupBatch(token | null, max) -> { keys, values, count, token, done }: up to `max`
+// entries in one syscall, into new Buffers. `token` continues where the previous call
+// stopped (opaque).
+Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> keys, values, token;
+  bool done = false;
+  __u32 count = LookupBatchCall(
+      info,
+      [&](uint32_t max, size_t key_size, size_t value_bytes, size_t token_size) {
+        // Both buffers are allocated up front: refuse a batch that cannot be (rather than a
+        // plain allocation Error from Node-API).
+        if ((key_size + value_bytes) * static_cast<size_t>(max) > (static_cast<size_t>(1) << 30)) {
+          throw Napi::RangeError::New(env, "batch of " + std::to_string(max) + " entries of " + std::to_string(key_size + value_bytes) +
+                                               " bytes is over 1 GiB: use a smaller batchSize");
+        }
+        keys = Napi::Buffer<uint8_t>::New(env, key_size * max);
+        values = Napi::Buffer<uint8_t>::New(env, value_bytes * max);
+        token = Napi::Buffer<uint8_t>::New(env, token_size);
+        return BatchTarget{keys.Data(), values.Data(), token.Data()};
+      },
+      &done);
   Napi::Object result = Napi::Object::New(env);
   result.Set("keys", keys);
   result.Set("values", values);
   result.Set("count", count);
-  result.Set("token", out);
+  result.Set("token", token);
   result.Set("done", done);
   return result;
 }
@@ -534,29 +562,19 @@ Napi::Value MapHandle::LookupBatch(const Napi::CallbackInfo& info) {
 // call, and may be the buffer `token` itself.
 Napi::Value MapHandle::LookupBatchInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = RequireFd(env, "map.lookupBatch");
-  size_t key_size = KeySize();
-  size_t value_bytes = ValueBytes(env);
-  size_t token_size = key_size > 8 ? key_size : 8;
-  uint32_t max = GetUint32(env, info[1], "batch size");
-  if (max == 0 || max > (1u << 20)) ThrowTypeError(env, "batch size must be from 1 to 2^20");
-  Bytes keys = GetBytes(env, info[2], "keys buffer");
-  Bytes values = GetBytes(env, info[3], "values buffer");
-  Bytes next = GetBytesOfSize(env, info[4], token_size, "batch token");
-  if (keys.size < key_size * max || values.size < value_bytes * max) {
-    ThrowTypeError(env, "the keys and values buffers must hold " + std::to_string(max) + " entries");
-  }
-  std::vector<uint8_t> in;
-  if (!info[0].IsNull() && !info[0].IsUndefined()) {
-    Bytes token = GetBytesOfSize(env, info[0], token_size, "batch token");
-    in.assign(token.data, token.data + token.size);
-  }
-  __u32 count = max;
-  bpf_map_batch_opts opts = BatchOpts();
-  int err = bpf_map_lookup_batch(fd, in.empty() ? nullptr : in.data(), const_cast<uint8_t*>(next.data),
-                                 const_cast<uint8_t*>(keys.data), const_cast<uint8_t*>(values.data), &count, &opts);
-  bool done = err == -ENOENT;
-  if (err < 0 && !done) Check(env, err, "map.lookupBatch", "map '" + name_ + "'");
+  bool done = false;
+  __u32 count = LookupBatchCall(
+      info,
+      [&](uint32_t max, size_t key_size, size_t value_bytes, size_t token_size) {
+        Bytes keys = GetBytes(env, info[2], "keys buffer");
+        Bytes values = GetBytes(env, info[3], "values buffer");
+        Bytes next = GetBytesOfSize(env, info[4], token_size, "batch token");
+        if (keys.size < key_size * max || values.size < value_bytes * max) {
+          ThrowTypeError(env, "the keys and values buffers must hold " + std::to_string(max) + " entries");
+        }
+        return BatchTarget{const_cast<uint8_t*>(keys.data), const_cast<uint8_t*>(values.data), const_cast<uint8_t*>(next.data)};
+      },
+      &done);
   return Napi::Number::New(env, done ? -1.0 - count : static_cast<double>(count));
 }
 

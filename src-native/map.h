@@ -69,6 +69,9 @@ class MapHandle : public OwnedHandle<MapHandle, bpf_map> {
   Napi::Value GetBtfKeyTypeId(const Napi::CallbackInfo& info);
   Napi::Value GetBtfValueTypeId(const Napi::CallbackInfo& info);
   Napi::Value DataBuffer(const Napi::CallbackInfo& info);
+  struct BatchTarget;
+  template <typename Target>
+  __u32 LookupBatchCall(const Napi::CallbackInfo& info, Target target, bool* done);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
   Napi::Value LookupBatchInto(const Napi::CallbackInfo& info);
   Napi::Value UpdateBatch(const Napi::CallbackInfo& info);

@@ -1,5 +1,5 @@
 import type { NativeMapHandle } from '../../typings/native';
-import { type Codec, type IntLayout, intLayoutOf } from '../btf/codec';
+import { type Codec, intLayoutOf } from '../btf/codec';
 import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
 import { native } from '../binding';
@@ -9,7 +9,11 @@ import type { Closable, ObjectContext } from '../resource';
 import { type BytesInput, toBytes } from './bytes';
 import { cacheMapHandle } from './handle';
 import { type IntArray, type IntFits, intArray, intFits } from './ints';
+import { BatchEntries, type BatchSource, type MapBatch, MapBatches, batchUnsupported } from './batches';
 import { RawMap, type UpdateFlag, replicatePerCpu, updateFlags } from './raw';
+
+/** batches() without a batchSize. */
+const DEFAULT_BATCH = 4096;
 
 const internals = new WeakMap<BpfMap<unknown, unknown>, { handle: NativeMapHandle; owner: ObjectContext }>();
 
@@ -428,6 +432,33 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   }
 
   #entriesBatched(batchSize: number): IterableIterator<[K, V]> {
+    return new BatchEntries<K, V>(this.#batchSource(), batchSize);
+  }
+
+  /**
+   * The map as columns, a batch at a time: BPF_MAP_LOOKUP_BATCH into one set of buffers
+   * that every batch reuses, so that reading an entry allocates nothing but its decoded
+   * key or value. Entry `i` of a batch is `batch.key(i)` and `batch.value(i)`; `keyBytes`
+   * and `valueBytes` are the kernel's output as is.
+   *
+   * ```ts
+   * for (const batch of counts.batches({ batchSize: 4096 })) {
+   *   for (let i = 0; i < batch.length; i++) total += batch.value(i);
+   * }
+   * ```
+   *
+   * A batch is valid until the iterator moves on (the loop's next turn, or its end) or the
+   * object closes; using it after that throws a BpfError (EBADF) instead of reading the
+   * next batch's entries (see {@link MapBatch}). Where the kernel or the map type has no
+   * batch lookups, the entries are read one by one, `batchSize` to a batch. Without
+   * `batchSize`, batches of 4096 entries.
+   */
+  batches(options: { batchSize?: number } = {}): IterableIterator<MapBatch<K, V>> {
+    return new MapBatches<K, V>(this.#batchSource(), options.batchSize ?? DEFAULT_BATCH);
+  }
+
+  /** What entries({ batchSize }) and batches() read the map with. */
+  #batchSource(): BatchSource<K, V> {
     const h = this.#handle;
     const slot = Math.ceil(h.valueSize / 8) * 8;
     const codec = this.#valueCodec;
@@ -438,18 +469,16 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
           return out as V;
         }
       : (view: DataView, offset: number): V => codec.decode(view, offset);
-    return new BatchEntries<K, V>(
-      {
-        handle: h,
-        owner: this.#owner,
-        keyCodec: this.#keyCodec,
-        keyLayout: intLayoutOf(this.#keyCodec),
-        valueLayout: this.#plainValues ? intLayoutOf(codec) : undefined,
-        decodeValue,
-        oneByOne: () => this.#entriesOneByOne(),
-      },
-      batchSize,
-    );
+    return {
+      handle: h,
+      owner: this.#owner,
+      keyCodec: this.#keyCodec,
+      keyLayout: intLayoutOf(this.#keyCodec),
+      valueLayout: this.#plainValues ? intLayoutOf(codec) : undefined,
+      decodeValue,
+      oneByOne: () => this.#entriesOneByOne(),
+      rawOneByOne: () => this.raw.entries(),
+    };
   }
 
   // --- queue, stack, bloom filter -------------------------------------------------
@@ -607,185 +636,6 @@ function standaloneContext(handle: NativeMapHandle): ObjectContext {
       handle.close();
     },
   };
-}
-
-/** What a BatchEntries iterator needs of its map view. */
-interface BatchSource<K, V> {
-  handle: NativeMapHandle;
-  owner: ObjectContext;
-  keyCodec: Codec<K>;
-  /** Set for plain integer keys and values: read them through typed arrays. */
-  keyLayout: IntLayout | undefined;
-  valueLayout: IntLayout | undefined;
-  /** One value (for per-CPU maps: one per possible CPU) at `offset` of a batch's values. */
-  decodeValue(view: DataView, offset: number): V;
-  /** The entries one by one, where the kernel or the map type has no batch lookups. */
-  oneByOne(): Iterator<[K, V]>;
-}
-
-/** The buffers of every batch of one BatchEntries, and typed arrays over them. */
-interface ReusedBatch {
-  keys: Buffer;
-  values: Buffer;
-  token: Buffer;
-  keyInts: IntArray;
-  valueInts: IntArray;
-}
-
-const START = 0;
-const MORE = 1; // the kernel has more batches
-const LAST = 2; // the batch in hand is the last
-const FINISHED = 3;
-
-/**
- * entries({ batchSize }): the map read a batch at a time (BPF_MAP_LOOKUP_BATCH), each entry
- * decoded when next() reaches it, from the batch's own buffers (typed arrays for integer
- * keys and values). A plain iterator object rather than a generator: no generator frame to
- * resume per entry. It behaves as the generator did: nothing happens before the first
- * next(), an error ends the iteration, return() ends it early.
- *
- * What is left over C's bpf_map_lookup_batch loop is the [key, value] tuple each entry must
- * be (measured on 200k u32 -> u64 entries, batches of 4096: a plain loop over the same
- * batches that makes and keeps an escaping tuple per entry costs what this iterator does,
- * about 20 ns more user time and 15-20 ns more kernel time per entry than the same loop
- * without the tuple, which itself runs at about 85-95% of C).
- */
-class BatchEntries<K, V> implements IterableIterator<[K, V]> {
-  readonly #source: BatchSource<K, V>;
-  readonly #batchSize: number;
-  #state = START;
-  #token: Buffer | null = null;
-  #fallback: Iterator<[K, V]> | undefined;
-  // The batch in hand.
-  #count = 0;
-  #index = 0;
-  #keyInts: IntArray | undefined;
-  #valueInts: IntArray | undefined;
-  #keyView: DataView | undefined;
-  #valueView: DataView | undefined;
-  // Integer keys and values decode to fresh numbers and bigints, never to views of the
-  // batch: then one set of buffers serves every batch (the kernel copies into memory that
-  // is already mapped and warm). Other codecs get fresh buffers per batch, as before.
-  #reused: ReusedBatch | undefined;
-
-  constructor(source: BatchSource<K, V>, batchSize: number) {
-    this.#source = source;
-    this.#batchSize = batchSize;
-  }
-
-  next(): IteratorResult<[K, V]> {
-    const i = this.#index;
-    if (i < this.#count) {
-      this.#index = i + 1;
-      const s = this.#source;
-      const keys = this.#keyInts;
-      const values = this.#valueInts;
-      const key = keys !== undefined ? (keys[i] as K) : s.keyCodec.decode(this.#keyView!, i * s.handle.keySize);
-      const value = values !== undefined ? (values[i] as V) : s.decodeValue(this.#valueView!, i * s.handle.valueBytes);
-      return { value: [key, value], done: false };
-    }
-    return this.#nextBatch();
-  }
-
-  return(): IteratorResult<[K, V]> {
-    this.#finish();
-    this.#fallback?.return?.();
-    return { value: undefined, done: true };
-  }
-
-  [Symbol.iterator](): IterableIterator<[K, V]> {
-    return this;
-  }
-
-  #finish(): void {
-    this.#state = FINISHED;
-    this.#count = 0;
-    this.#index = 0;
-    this.#keyInts = this.#valueInts = undefined;
-    this.#keyView = this.#valueView = undefined;
-    this.#reused = undefined;
-  }
-
-  /** The buffers reused by every batch, for integer keys and values. */
-  #reusable(size: number): ReusedBatch | undefined {
-    const s = this.#source;
-    if (!s.keyLayout || !s.valueLayout) return undefined;
-    const keys = Buffer.alloc(size * s.handle.keySize);
-    const values = Buffer.alloc(size * s.handle.valueBytes);
-    const keyInts = intArray(s.keyLayout, keys.buffer, keys.byteOffset, size);
-    const valueInts = intArray(s.valueLayout, values.buffer, values.byteOffset, size);
-    if (!keyInts || !valueInts) return undefined;
-    return { keys, values, token: Buffer.alloc(Math.max(8, s.handle.keySize)), keyInts, valueInts };
-  }
-
-  #nextBatch(): IteratorResult<[K, V]> {
-    if (this.#fallback) return this.#fallback.next();
-    const s = this.#source;
-    const h = s.handle;
-    try {
-      for (;;) {
-        if (this.#state === LAST || this.#state === FINISHED) {
-          this.#finish();
-          return { value: undefined, done: true };
-        }
-        s.owner.assertLoaded('map.entries');
-        const size = this.#batchSize;
-        if (this.#state === START) {
-          if (!Number.isInteger(size) || size < 1) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
-          if (size <= 1 << 20) this.#reused = this.#reusable(size);
-        }
-        let batch: ReturnType<NativeMapHandle['lookupBatch']> | undefined;
-        let reusedCount = 0;
-        let done: boolean;
-        try {
-          const reused = this.#reused;
-          if (reused) {
-            const r = h.lookupBatchInto(this.#state === START ? null : reused.token, size, reused.keys, reused.values, reused.token);
-            done = r < 0;
-            reusedCount = done ? -1 - r : r;
-          } else {
-            batch = h.lookupBatch(this.#state === START ? null : this.#token, size);
-            done = batch.done;
-          }
-        } catch (e) {
-          if (this.#state !== START || !batchUnsupported(e)) throw e;
-          this.#finish();
-          this.#fallback = s.oneByOne();
-          return this.#fallback.next();
-        }
-        this.#state = done ? LAST : MORE;
-        this.#index = 0;
-        if (!batch) {
-          this.#keyInts = this.#reused!.keyInts;
-          this.#valueInts = this.#reused!.valueInts;
-          this.#count = reusedCount;
-          if (reusedCount > 0) return this.next();
-          continue;
-        }
-        this.#token = batch.token;
-        const { keys, values, count } = batch;
-        this.#keyInts = intArray(s.keyLayout, keys.buffer, keys.byteOffset, count);
-        this.#valueInts = intArray(s.valueLayout, values.buffer, values.byteOffset, count);
-        this.#keyView = this.#keyInts ? undefined : new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
-        this.#valueView = this.#valueInts ? undefined : new DataView(values.buffer, values.byteOffset, values.byteLength);
-        this.#index = 0;
-        this.#count = count;
-        if (count > 0) return this.next();
-      }
-    } catch (e) {
-      this.#finish(); // as a generator: done after it threw
-      throw e;
-    }
-  }
-}
-
-// Iterator helpers (map, filter, take... where the runtime has them), as generators have.
-Object.setPrototypeOf(BatchEntries.prototype, Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())));
-
-/** Errors that mean "no batch operations here" (old kernel, or a map type without them). */
-function batchUnsupported(e: unknown): boolean {
-  const code = (e as { code?: string }).code;
-  return code === 'EINVAL' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOTSUPP' || code === 'E524' || code === 'ENOSYS';
 }
 
 function withBatchFallback(batch: () => number, oneByOne: () => number): number {
