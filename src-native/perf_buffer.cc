@@ -231,6 +231,29 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
     perf_event_header h{};
     bool wrapped = false;
     while (pos < head && records < max) {
+      if (walk.InRun(pos)) {
+        // Samples like the last one (fixed-size events), up to the ring's end: the header's
+        // type and size and the sample's size field are all there is to check.
+        uint32_t size = walk.size();
+        uint64_t stride = walk.stride();
+        uint32_t budget = max - records;
+        uint32_t n = 0;
+        while (n < budget && pos + stride <= stop) {
+          __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & mask));
+          const uint8_t* at = r.data + (pos & mask);  // the whole record is before the end
+          perf_event_header next;
+          uint32_t raw;
+          memcpy(&next, at, sizeof(next));
+          memcpy(&raw, at + sizeof(next), sizeof(raw));
+          if (next.type != PERF_RECORD_SAMPLE || next.size != stride || raw != size) break;
+          pos += stride;
+          n++;
+        }
+        walk.AddRun(n);
+        records += n;
+        bytes += static_cast<uint64_t>(n) * size;
+        if (n != 0) continue;
+      }
       __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & mask));
       memcpy(&h, r.data + (pos & mask), sizeof(h));  // 8-byte aligned: never split
       if (h.size < sizeof(h) || h.size > head - pos) {  // not a record: give the rest up

@@ -136,6 +136,16 @@ class TableWalk {
 
   uint32_t count() const { return count_; }
 
+  // A run: while the batch is uniform, records like the last one, starting where it ends
+  // (expect()), can be counted in bulk with AddRun, after checking only their headers.
+  bool InRun(uint64_t pos) const { return uniform_ && count_ != 0 && pos == expect_; }
+  uint32_t size() const { return size_; }
+  uint32_t stride() const { return stride_; }
+  void AddRun(uint32_t n) {
+    count_ += n;
+    expect_ += static_cast<uint64_t>(n) * stride_;
+  }
+
   // The table, or the uniform layout, moves into the batch.
   void Finish(Batch& batch) noexcept {
     if (uniform_) {

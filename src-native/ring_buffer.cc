@@ -126,6 +126,23 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
   TableWalk walk = NewWalk(most);
   uint64_t bytes = 0;
   while (pos < producer && walk.count() < max) {
+    if (walk.InRun(pos)) {
+      // Records like the last one (fixed-size events): a header that says the same length
+      // (not busy, not discarded) is all there is to check.
+      uint32_t want = walk.size();
+      uint64_t stride = walk.stride();
+      uint32_t budget = max - walk.count();
+      uint32_t n = 0;
+      while (n < budget && pos < producer && pos + stride - start <= UINT32_MAX) {
+        __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & r.mask));
+        if (__atomic_load_n(reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask)), __ATOMIC_ACQUIRE) != want) break;
+        pos += stride;
+        n++;
+      }
+      walk.AddRun(n);
+      bytes += static_cast<uint64_t>(n) * want;
+      if (n != 0) continue;
+    }
     __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & r.mask));
     const uint32_t* header = reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask));
     uint32_t len = __atomic_load_n(header, __ATOMIC_ACQUIRE);

@@ -64,6 +64,8 @@ export class RecordBatch<T> implements Iterable<T> {
   readonly #stride: number;
   readonly #size: number;
   readonly #source: number;
+  // The records offset(i) may compute: #length for a uniform batch not yet released, else 0.
+  #live: number;
   readonly #release: (() => void) | undefined;
   readonly #decodeView: InPlaceDecoder<T> | undefined;
   #view: DataView | undefined;
@@ -87,8 +89,9 @@ export class RecordBatch<T> implements Iterable<T> {
       this.#size = meta[1];
       this.#source = meta[2];
       this.#length = meta[4] - start;
+      this.#live = this.#length;
     } else {
-      this.#first = this.#stride = this.#size = this.#source = 0;
+      this.#first = this.#stride = this.#size = this.#source = this.#live = 0;
       this.#length = meta.length / 4 - start;
     }
     this.#decode = decode;
@@ -123,8 +126,10 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** Offset of record `i` in `slab` (undefined out of range). */
   offset(i: number): number {
+    // The fast path, one branch: a uniform batch, not released, `i` in range.
+    if (i >= 0 && i < this.#live) return this.#first + i * this.#stride;
     this.#check();
-    if (this.#stride !== 0) return i >= 0 && i < this.#length ? this.#first + i * this.#stride : (undefined as unknown as number);
+    if (this.#stride !== 0) return undefined as unknown as number;
     return this.#meta[(this.#start + i) * 4];
   }
 
@@ -150,13 +155,15 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** Record `i`, decoded; negative `i` counts from the end, out of range is undefined. */
   at(i: number): T | undefined {
-    const index = i < 0 ? this.length + i : i;
-    if (index < 0 || index >= this.length) return undefined;
+    const index = i < 0 ? this.#length + i : i;
+    if (index < 0 || index >= this.#length) return undefined;
     this.#check();
-    if (this.#decodeView) {
-      const slab = this.slab;
-      this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
-      return this.#decodeView(this.#view, this.offset(index), this.size(index), this.source(index));
+    const decodeView = this.#decodeView;
+    if (decodeView) {
+      const slab = this.#slab;
+      const view = (this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength));
+      if (this.#stride !== 0) return decodeView(view, this.#first + index * this.#stride, this.#size, this.#source);
+      return decodeView(view, this.offset(index), this.size(index), this.source(index));
     }
     return this.#decode(this.data(index), this.source(index));
   }
@@ -185,13 +192,40 @@ export class RecordBatch<T> implements Iterable<T> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#live = 0;
     this.#release?.();
   }
 
-  *[Symbol.iterator](): Iterator<T> {
-    for (let i = 0; i < this.length; i++) yield this.at(i) as T;
+  /** Every record, decoded in order (a plain iterator: no generator to resume per record). */
+  [Symbol.iterator](): IterableIterator<T> {
+    return new RecordIterator(this);
   }
 }
+
+/** The records of a RecordBatch, decoded one by one by `at(i)`. */
+class RecordIterator<T> implements IterableIterator<T> {
+  readonly #batch: RecordBatch<T>;
+  #index = 0;
+
+  constructor(batch: RecordBatch<T>) {
+    this.#batch = batch;
+  }
+
+  next(): IteratorResult<T> {
+    const i = this.#index;
+    if (i < this.#batch.length) {
+      this.#index = i + 1;
+      return { value: this.#batch.at(i) as T, done: false };
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.iterator](): IterableIterator<T> {
+    return this;
+  }
+}
+// Iterator helpers (map, filter, take... where the runtime has them), as generators have.
+Object.setPrototypeOf(RecordIterator.prototype, Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())));
 
 /** Decodes a record in place: `offset` and `size` locate it in `view`, which spans the batch. */
 export type InPlaceDecoder<T> = (view: DataView, offset: number, size: number, source: number) => T;
