@@ -208,13 +208,44 @@ static void report(const char *name, double seconds, long count, long bytes) {
   fflush(stdout);
 }
 
+/* A full dump of a u32 -> u64 hash map in batches of 4096 (BPF_MAP_LOOKUP_BATCH), summing
+ * the values: `repeats` times, each reported as `name`. */
+static void dump_batches(int table, int repeats, const char *name) {
+  for (int r = 0; r < repeats; r++) {
+    uint32_t keys[4096];
+    uint64_t values[4096];
+    uint64_t token = 0;
+    long total = 0;
+    cpu_start = cpu_now();
+    double t = now();
+    for (int first = 1;; first = 0) {
+      __u32 count = 4096;
+      int err = bpf_map_lookup_batch(table, first ? NULL : &token, &token, keys, values, &count, NULL);
+      total += count;
+      for (__u32 i = 0; i < count; i++) checksum += values[i];
+      if (err) break;
+    }
+    report(name, now() - t, total, 0);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "produce") == 0) {
     produce(atol(argv[2]));
     return 0;
   }
+  if (argc == 4 && strcmp(argv[1], "dump") == 0) {  /* the map pinned at argv[2], the Node side's */
+    int fd = bpf_obj_get(argv[2]);
+    if (fd < 0) {
+      fprintf(stderr, "cannot open %s\n", argv[2]);
+      return 1;
+    }
+    dump_batches(fd, atoi(argv[3]), "map_dump_same");
+    fprintf(stderr, "checksum %llu\n", (unsigned long long)checksum);
+    return 0;
+  }
   if (argc != 4 && argc != 5) {
-    fprintf(stderr, "usage: baseline <bench.bpf.o> <records-per-fill> <repeats> [live-calls]\n");
+    fprintf(stderr, "usage: baseline <bench.bpf.o> <records-per-fill> <repeats> [live-calls] | produce <calls> | dump <pinned map> <repeats>\n");
     return 2;
   }
   int records = atoi(argv[2]);
@@ -298,22 +329,7 @@ int main(int argc, char **argv) {
     }
     report("map_lookup", now() - t, ops, 0);
   }
-  for (int r = 0; r < repeats; r++) {
-    uint32_t keys[4096];
-    uint64_t values[4096];
-    uint64_t token = 0;
-    long total = 0;
-    cpu_start = cpu_now();
-    double t = now();
-    for (int first = 1;; first = 0) {
-      __u32 count = 4096;
-      int err = bpf_map_lookup_batch(table, first ? NULL : &token, &token, keys, values, &count, NULL);
-      total += count;
-      for (__u32 i = 0; i < count; i++) checksum += values[i];
-      if (err) break;
-    }
-    report("map_dump_batch", now() - t, total, 0);
-  }
+  dump_batches(table, repeats, "map_dump_batch");
 
   // A .bss variable read through the mmapped section, and through the lookup syscall.
   struct bpf_map *bss = NULL;
