@@ -537,6 +537,8 @@ async function main(): Promise<void> {
   row('ring 64 B, batches() decoded by BTF type (struct fill_head)', m(node, 'ring_64_typed'), m(c, 'ring_64'));
   row('ring 64 B, for await per record (vs bare async generator)', m(node, 'ring_64_for_await'), m(node, 'async_generator'), '≥ 60% of the generator');
   row('perf 64 B, batches() read in place', m(node, 'perf_64'), m(c, 'perf_64'), '≥ 50% of C');
+  row('perf 64 B, batches() read in place vs C perf_buffer__poll', m(node, 'perf_64'), m(c, 'perf_64_poll'));
+  row('(C only) perf_buffer__poll vs perf_buffer__consume', m(c, 'perf_64_poll'), m(c, 'perf_64'), 'informs the design');
   row('hash map update, one at a time', m(node, 'map_update'), m(c, 'map_update'), '≥ 75% of C');
   row('hash map lookup, one at a time', m(node, 'map_lookup'), m(c, 'map_lookup'), '≥ 75% of C');
   row(`map dump of ${MAP_OPS / 1000}k, batch, tuples (entries({ batchSize }))`, m(node, 'map_dump_batch'), m(c, 'map_dump_same'));
