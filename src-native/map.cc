@@ -130,7 +130,8 @@ Napi::Value MapHandle::Pin(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// unpin(path?): removes the pin (the map's own pin path when none is given).
+// unpin(path?): removes the pin (the map's own pin path when none is given); pin() may then
+// pin the map somewhere else.
 Napi::Value MapHandle::Unpin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_map* map = Require(env, "map.unpin");
@@ -139,6 +140,9 @@ Napi::Value MapHandle::Unpin(const Napi::CallbackInfo& info) {
   LogCapture log;
   if (map != nullptr) {
     Check(env, bpf_map__unpin(map, path.empty() ? nullptr : path.c_str()), "map.unpin", path, &log);
+    // libbpf keeps the old path after an unpin, and then refuses a pin() anywhere else: the
+    // map is no longer pinned, so it has no pin path (pinPath is null again).
+    Check(env, bpf_map__set_pin_path(map, nullptr), "map.unpin", path);
   } else {
     if (path.empty()) ThrowTypeError(env, "unpin() of a map opened from a pin needs the path");
     if (unlink(path.c_str()) < 0) ThrowBpfError(env, "map.unpin", errno, path);

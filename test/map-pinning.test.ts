@@ -57,4 +57,23 @@ describe('pinning', () => {
     expect(() => raw.get(Buffer.alloc(4))).toThrow(expect.objectContaining({ code: 'EBADF' }));
     expect(() => BpfMap.openPinned(path.join(root, 'nothing'))).toThrow(expect.objectContaining({ code: 'ENOENT', operation: 'openPinned' }));
   });
+
+  test('after unpin(), pin() puts the map somewhere else; pinPath follows', async () => {
+    const [first, second] = [path.join(root, 'moved-a'), path.join(root, 'moved-b')];
+    using obj = BpfObject.open(fixture('pinned'), { pinRoot: root });
+    await obj.load();
+    const plain = obj.map<number, number>('plain');
+    plain.set(1, 11);
+    plain.pin(first);
+    expect(plain.pinPath).toBe(first);
+    plain.unpin();
+    expect([fs.existsSync(first), plain.pinPath]).toEqual([false, null]);
+    plain.pin(second);
+    expect(plain.pinPath).toBe(second);
+    using again = BpfMap.openPinned(second).withCodecs(u32, u32);
+    expect(again.get(1)).toBe(11); // the same kernel map, under its new path
+    plain.unpin();
+    expect(fs.existsSync(second)).toBe(false);
+    obj.map('kept').unpin();
+  });
 });
