@@ -47,7 +47,8 @@ fi
 # no SIGSEGV of its own without WebAssembly, so ASan reports those with a stack.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:handle_segv=1:handle_abort=1:detect_stack_use_after_return=0:print_summary=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# scripts/ubsan.supp: the libbpf findings let pass, each by check and function, and why.
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$root/scripts/ubsan.supp"
 # Node's WebAssembly trap handler takes SIGSEGV before ASan and re-raises it: without it,
 # a wild access in our code or libbpf is reported by ASan with its stack.
 export NODE_OPTIONS="${NODE_OPTIONS:-} --disable-wasm-trap-handler"

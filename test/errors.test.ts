@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { sections } from '../fuzz/elf';
 import { BpfError, BpfObject, VerifierError } from '../lib';
 import { DIST_INDEX, fixture, hasCommand, runNode, writeScript } from './helpers/kernel';
 
@@ -55,6 +56,17 @@ describe('typed errors', () => {
     }
     expect(rejected).toBeGreaterThanOrEqual(4); // the four hand-made cases at least
     expect(() => BpfObject.open(Buffer.from('garbage'))).toThrow(expect.objectContaining({ code: 'LIBBPF_ERRNO__FORMAT', operation: 'open' }));
+  });
+
+  test('an empty .BTF section is a BpfError (found by the ELF fuzzer under UBSan)', () => {
+    // libbpf copies the section before it checks its size: a null source of length 0
+    // (scripts/ubsan.supp). The header check then rejects it; the object needs its BTF
+    // for its .maps section, so open() fails, with the errno libbpf gives.
+    const elf = Buffer.from(fs.readFileSync(fixture('privileges')));
+    const btf = sections(elf).find((s) => s.name === '.BTF');
+    expect(btf).toBeDefined();
+    elf.writeBigUInt64LE(0n, btf!.header + 32); // sh_size
+    expect(() => BpfObject.open(elf)).toThrow(expect.objectContaining({ name: 'BpfError', code: 'EINVAL', operation: 'open' }));
   });
 
   test('a missing file names the file', () => {
