@@ -95,6 +95,8 @@ describe('codecs from BTF', () => {
     const decoded = decodeValue(record, encodeValue(record, { ...SAMPLE, num: { u: SAMPLE.num.u } })) as typeof SAMPLE;
     expect(decoded).toEqual({ ...SAMPLE, num: { u: 0xfffffffe, s: -2, f: expect.any(Number) } });
     expect(Number.isNaN(decoded.num.f)).toBe(true);
+    // The same bytes read as each member of the union: u32, s32 and float.
+    expect(decodeValue(codecs.named('number'), encodeValue(codecs.named('number'), { u: 0xbf800000 }))).toEqual({ u: 0xbf800000, s: -1082130432, f: -1 });
     expect(decoded.mac).toBeInstanceOf(Uint8Array);
     const withNames = decodeValue(named.named('record'), encodeValue(record, { color: 2, wide: 1n })) as { color: unknown; wide: unknown };
     expect([withNames.color, withNames.wide]).toEqual(['GREEN', 'WIDE_SMALL']);

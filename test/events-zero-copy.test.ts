@@ -260,6 +260,35 @@ describe('decodeView', () => {
       { seq: 301, how: 'decode' },
     ]);
   });
+  test('mixed batches decode in place too, and iteration stops at a release with EBADF', async () => {
+    produce('to_big_mixed', 40);
+    using reader = obj.map('big').ringBuffer({
+      batchSize: 1000,
+      decodeView: (view, offset, size, map) => ({ seq: Number(view.getBigUint64(offset, true)), size, map }),
+    });
+    const expected = Array.from({ length: 40 }, (_, seq) => seq)
+      .filter((seq) => seq % 5 === 3 || seq % 7 !== 6)
+      .map((seq) => ({ seq, size: seq % 5 === 3 ? 16 : 64, map: 'big' }));
+    for await (const batch of reader.batches()) {
+      expect([...batch]).toEqual(expected);
+      expect(Array.from({ length: batch.length }, (_, i) => batch.at(i))).toEqual(expected);
+      break;
+    }
+    produce('to_big', 10);
+    for await (const batch of reader.batches()) {
+      const records = batch[Symbol.iterator]();
+      expect(records.next().value).toEqual({ seq: 40, size: 64, map: 'big' });
+      batch.release();
+      let error: unknown;
+      try {
+        records.next();
+      } catch (e) {
+        error = e;
+      }
+      expect(released(error)).toBe(true);
+      break;
+    }
+  });
 });
 
 describe('perf buffer batches, in place or from a slab pool', () => {

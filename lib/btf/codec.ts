@@ -67,9 +67,20 @@ export function intLayoutOf(codec: Codec<unknown>): IntLayout | undefined {
 }
 
 function registerInt<T extends Codec<number | bigint>>(codec: T, size: number, signed: boolean): T {
-  if (size === 1 || size === 2 || size === 4 || size === 8) intLayouts.set(codec, { size, signed });
+  if (size === 1 || size === 2 || size === 4 || size === 8) {
+    intLayouts.set(codec, { size, signed });
+    const kind = `${signed ? 'Int' : 'Uint'}${size * 8}`;
+    scalarReads.set(codec, size === 8 ? `getBig${kind}(@, true)` : size === 1 ? `get${kind}(@)` : `get${kind}(@, true)`);
+  }
   return codec;
 }
+
+/**
+ * What a struct's compiled decoder reads a scalar field with, in place of a call to the
+ * field's codec: a DataView read, `@` standing for the field's offset (codecs made here
+ * for integers, bool and floats; never copies or wrappers of them).
+ */
+const scalarReads = new WeakMap<Codec, string>();
 
 function intCodec(name: string, size: number, signed: boolean): Codec<number | bigint> {
   switch (size) {
@@ -140,10 +151,11 @@ const boolCodec: Codec<boolean> = {
     view.setUint8(offset, value ? 1 : 0);
   },
 };
+scalarReads.set(boolCodec, 'getUint8(@) !== 0');
 
 function floatCodec(size: number, name: string): Codec<number> {
   if (size !== 4 && size !== 8) throw new TypeError(`${name}: ${size}-byte floats are not supported`);
-  return {
+  const codec: Codec<number> = {
     size,
     name,
     decode: (view, offset) => (size === 4 ? view.getFloat32(offset, LE) : view.getFloat64(offset, LE)),
@@ -153,6 +165,8 @@ function floatCodec(size: number, name: string): Codec<number> {
       else view.setFloat64(offset, value, LE);
     },
   };
+  scalarReads.set(codec, `getFloat${size * 8}(@, true)`);
+  return codec;
 }
 
 // --- explicit codecs, for maps without BTF --------------------------------------------
@@ -260,8 +274,9 @@ interface Field {
 
 /**
  * A struct's or union's decoder, compiled once per type: one object literal with every
- * field (one hidden class for all the records of a type), each field read by its own
- * codec or, for bitfields, by readBits. Field names go in as JSON strings.
+ * field (one hidden class for all the records of a type), each scalar field read by the
+ * DataView call of its kind in the literal itself, other fields by their own codec, and
+ * bitfields by readBits. Field names go in as JSON strings.
  */
 function compileDecode(fields: Field[]): (view: DataView, offset: number) => Record<string, unknown> {
   if (fields.some((f) => f.name === '__proto__')) {
@@ -274,11 +289,13 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
       return out;
     };
   }
-  const members = fields.map((f, i) =>
-    f.bitSize
-      ? `${JSON.stringify(f.name)}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.codec.size})`
-      : `${JSON.stringify(f.name)}: codecs[${i}].decode(view, offset + ${f.offset})`,
-  );
+  const members = fields.map((f, i) => {
+    const name = JSON.stringify(f.name);
+    if (f.bitSize) return `${name}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.codec.size})`;
+    const read = scalarReads.get(f.codec);
+    if (read !== undefined) return `${name}: view.${read.replace('@', `offset + ${f.offset}`)}`;
+    return `${name}: codecs[${i}].decode(view, offset + ${f.offset})`;
+  });
   const factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as (
     codecs: Codec[],
     bits: typeof readBits,

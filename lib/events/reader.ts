@@ -68,6 +68,7 @@ export class RecordBatch<T> implements Iterable<T> {
   #live: number;
   readonly #release: (() => void) | undefined;
   readonly #decodeView: InPlaceDecoder<T> | undefined;
+  readonly #from: (source: number) => string;
   #view: DataView | undefined;
   #released = false;
 
@@ -79,6 +80,7 @@ export class RecordBatch<T> implements Iterable<T> {
     decode: (data: Buffer, source: number) => T,
     release?: () => void,
     decodeView?: InPlaceDecoder<T>,
+    from: (source: number) => string = String,
   ) {
     this.#slab = slab;
     this.#meta = meta;
@@ -97,6 +99,7 @@ export class RecordBatch<T> implements Iterable<T> {
     this.#decode = decode;
     this.#release = release;
     this.#decodeView = decodeView;
+    this.#from = from;
   }
 
   /**
@@ -162,8 +165,8 @@ export class RecordBatch<T> implements Iterable<T> {
     if (decodeView) {
       const slab = this.#slab;
       const view = (this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength));
-      if (this.#stride !== 0) return decodeView(view, this.#first + index * this.#stride, this.#size, this.#source);
-      return decodeView(view, this.offset(index), this.size(index), this.source(index));
+      if (this.#stride !== 0) return decodeView(view, this.#first + index * this.#stride, this.#size, this.#from(this.#source));
+      return decodeView(view, this.offset(index), this.size(index), this.#from(this.source(index)));
     }
     return this.#decode(this.data(index), this.source(index));
   }
@@ -185,7 +188,7 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** A copy of the batch in memory of its own, valid for as long as it is referenced. */
   copy(): RecordBatch<T> {
-    return new RecordBatch(Buffer.from(this.slab), quads(this.#meta, this.#start).slice(), 0, this.#decode, undefined, this.#decodeView);
+    return new RecordBatch(Buffer.from(this.slab), quads(this.#meta, this.#start).slice(), 0, this.#decode, undefined, this.#decodeView, this.#from);
   }
 
   /** Hands the batch's memory back to the reader now (the loop does it when it moves on). */
@@ -198,7 +201,54 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** Every record, decoded in order (a plain iterator: no generator to resume per record). */
   [Symbol.iterator](): IterableIterator<T> {
+    const decodeView = this.#decodeView;
+    if (decodeView !== undefined && this.#stride !== 0) {
+      this.#check();
+      const slab = this.#slab;
+      const view = (this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength));
+      return new UniformIterator(this, view, decodeView, this.#first, this.#stride, this.#length, this.#size, this.#from(this.#source));
+    }
     return new RecordIterator(this);
+  }
+}
+
+/**
+ * The records of a uniform batch decoded in place: the offset advances by the stride, and
+ * the decoder is called directly with the batch's one source (no at(i) per record).
+ */
+class UniformIterator<T> implements IterableIterator<T> {
+  readonly #batch: RecordBatch<T>;
+  readonly #view: DataView;
+  readonly #decode: InPlaceDecoder<T>;
+  readonly #stride: number;
+  readonly #end: number;
+  readonly #size: number;
+  readonly #from: string;
+  #offset: number;
+
+  constructor(batch: RecordBatch<T>, view: DataView, decode: InPlaceDecoder<T>, first: number, stride: number, length: number, size: number, from: string) {
+    this.#batch = batch;
+    this.#view = view;
+    this.#decode = decode;
+    this.#offset = first;
+    this.#stride = stride;
+    this.#end = first + length * stride;
+    this.#size = size;
+    this.#from = from;
+  }
+
+  next(): IteratorResult<T> {
+    const offset = this.#offset;
+    if (offset < this.#end) {
+      if (this.#batch.released) this.#batch.at(0); // throws EBADF
+      this.#offset = offset + this.#stride;
+      return { value: this.#decode(this.#view, offset, this.#size, this.#from), done: false };
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.iterator](): IterableIterator<T> {
+    return this;
   }
 }
 
@@ -225,10 +275,15 @@ class RecordIterator<T> implements IterableIterator<T> {
   }
 }
 // Iterator helpers (map, filter, take... where the runtime has them), as generators have.
-Object.setPrototypeOf(RecordIterator.prototype, Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())));
+const iteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())) as object;
+Object.setPrototypeOf(RecordIterator.prototype, iteratorPrototype);
+Object.setPrototypeOf(UniformIterator.prototype, iteratorPrototype);
 
-/** Decodes a record in place: `offset` and `size` locate it in `view`, which spans the batch. */
-export type InPlaceDecoder<T> = (view: DataView, offset: number, size: number, source: number) => T;
+/**
+ * Decodes a record in place: `offset` and `size` locate it in `view`, which spans the
+ * batch; `from` names where the record came from (a ring buffer: its map's name).
+ */
+export type InPlaceDecoder<T> = (view: DataView, offset: number, size: number, from: string) => T;
 
 interface QueuedBatch {
   slab: Buffer;
@@ -268,6 +323,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   #closed = false;
   #error: unknown = undefined;
   protected readonly counters: BaseStats = { records: 0, bytes: 0, batches: 0 };
+  readonly #sourceName = (source: number): string => this.sourceName(source);
 
   protected constructor(
     operation: string,
@@ -299,6 +355,11 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** A decoder that reads records in place, with one DataView per batch, when the subclass has one. */
   protected inPlaceDecoder(): InPlaceDecoder<T> | undefined {
     return undefined;
+  }
+
+  /** The name an in-place decoder is given for a record's source (the map index or the CPU). */
+  protected sourceName(source: number): string {
+    return String(source);
   }
 
   /** Whether polling the fd clears its readiness (perf events: readable once per wake-up). */
@@ -523,6 +584,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
               this.#release(token);
             },
             this.inPlaceDecoder(),
+            this.#sourceName,
           );
           this.#lent.add(batch);
           try {

@@ -51,12 +51,16 @@ export class RingBuffer<T = RingBufferRecord> extends EventReader<T> {
     );
     this.#maps = list;
     this.#decode = options.decode ?? ((data: Buffer, map: string) => ({ map, data }) as T);
-    const decodeView = options.decodeView;
-    this.#decodeView = decodeView && ((view, offset, size, source) => decodeView(view, offset, size, this.#maps[source].name));
+    // Called as it is, with the map's name: a uniform batch's records share one.
+    this.#decodeView = options.decodeView;
   }
 
   protected override inPlaceDecoder(): InPlaceDecoder<T> | undefined {
     return this.#decodeView;
+  }
+
+  protected override sourceName(source: number): string {
+    return this.#maps[source].name;
   }
 
   protected decodeRecord(data: Buffer, source: number): T {
