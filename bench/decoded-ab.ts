@@ -1,0 +1,93 @@
+// An A/B of the decoded ring path between two builds of lib/, for a machine too noisy for
+// figures a day apart to compare (BENCHMARKS.md, "Decoded batches").
+//
+//   node dist/bench/decoded-ab.js --path view|type|hand [--lib DIR] [--tag NAME]
+//
+// DIR is a compiled lib/ (default: this checkout's dist/lib). One process drains 1,000,000
+// 64-byte records of bench.bpf.o's ring 7 times (batchSize 32,768), summing each record's
+// `seq` bigint, and prints the median and best rate. Paths: `view`, a decodeView making
+// `{ seq, tail }` (the bench's); `type`, the compiled decoder of struct fill_head; `hand`,
+// a loop over batch.offset(i) that makes the same objects itself. Run builds in turn, in
+// separate processes, several times each:
+//
+//   git archive <commit> lib typings tsconfig.json tsconfig.build.json package.json | tar -x -C /tmp/old
+//   (cd /tmp/old && ln -s $PWD/node_modules . && cp -r prebuilds . && npx tsc -p tsconfig.build.json)
+//   for k in 1 2 3 4 5; do for p in view type; do
+//     node dist/bench/decoded-ab.js --path $p --lib /tmp/old/dist/lib --tag old
+//     node dist/bench/decoded-ab.js --path $p --tag new
+//   done; done
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import type * as Ebpf from 'ebpf';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
+const RECORDS = 1_000_000;
+const REPEATS = 7;
+const BATCH = 32768;
+
+const { values: args } = parseArgs({
+  options: { path: { type: 'string' }, lib: { type: 'string' }, tag: { type: 'string' } },
+});
+const which = args.path ?? 'view';
+if (!['view', 'type', 'hand'].includes(which)) throw new TypeError(`--path must be view, type or hand, got ${which}`);
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { BpfObject } = require(path.resolve(args.lib ?? path.join(ROOT, 'dist', 'lib'))) as typeof Ebpf;
+
+interface Fill {
+  seq: bigint;
+  tail: number;
+}
+
+async function main(): Promise<void> {
+  using obj = BpfObject.open(OBJECT);
+  await obj.load();
+  const packet = Buffer.alloc(64);
+  const fill = () => obj.program('fill_64').testRun({ data: packet, repeat: RECORDS });
+  const options =
+    which === 'view'
+      ? { decodeView: (view: DataView, offset: number): Fill => ({ seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) }) }
+      : which === 'type'
+        ? { type: 'fill_head' }
+        : {};
+  using reader = obj.map('ring').ringBuffer<Fill>({ batchSize: BATCH, highWaterMark: 1 << 22, ...options });
+  let checksum = 0n;
+  const rates: number[] = [];
+  fill();
+  let seen = 0;
+  let start = process.hrtime.bigint();
+  for await (const batch of reader.batches()) {
+    if (which === 'hand') {
+      const slab = batch.slab;
+      const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
+      for (let i = 0; i < batch.length; i++) {
+        const offset = batch.offset(i);
+        const rec: Fill = { seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) };
+        checksum += rec.seq;
+      }
+    } else {
+      for (const rec of batch) checksum += rec.seq;
+    }
+    seen += batch.length;
+    if (seen < RECORDS) continue;
+    rates.push(RECORDS / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6);
+    if (seen !== RECORDS) throw new Error(`${seen} records drained, ${RECORDS} filled`);
+    if (rates.length === REPEATS) break;
+    batch.release();
+    fill();
+    seen = 0;
+    start = process.hrtime.bigint();
+  }
+  // The fills number their records 0, 1, 2... on from one fill to the next (a fresh
+  // object): the sum shows every record was decoded, once.
+  const total = BigInt(RECORDS * REPEATS);
+  const expected = (total * (total - 1n)) / 2n;
+  if (checksum !== expected) throw new Error(`checksum ${checksum}, expected ${expected}`);
+  rates.sort((a, b) => a - b);
+  console.log(`${args.tag ?? 'this'} ${which}: median ${rates[REPEATS >> 1].toFixed(1)} M/s, best ${rates[REPEATS - 1].toFixed(1)} M/s`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
