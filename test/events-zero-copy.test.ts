@@ -153,6 +153,61 @@ describe('ring buffer batches, in place', () => {
   });
 });
 
+describe('pause() and resume()', () => {
+  /** Turns of the event loop, for the reader to poll if it would. */
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  test('a paused ring reader leaves new records in the kernel ring; resume() reads them first, in order', async () => {
+    using reader = obj.map('big').ringBuffer({ batchSize: 1000 });
+    const it = reader.batches()[Symbol.asyncIterator]();
+    produce('to_big', 10);
+    expect(sequence((await it.next()).value as RecordBatch<unknown>)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    reader.pause();
+    expect(reader.paused).toBe(true);
+    const waiting = it.next();
+    let settled = false;
+    void waiting.then(() => (settled = true));
+    produce('to_big', 20);
+    await turns(5);
+    expect(settled).toBe(false);
+    expect(reader.queued).toBe(0);
+    expect(reader.stats.fill[0].available).toBe(20 * RECORD_SPACE); // still in the kernel
+    reader.resume();
+    expect(reader.paused).toBe(false);
+    expect(sequence((await waiting).value as RecordBatch<unknown>)).toEqual(Array.from({ length: 20 }, (_, i) => 10 + i));
+    await it.return(undefined);
+    expect(() => reader.pause()).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'reader.pause' }));
+    expect(() => reader.resume()).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'reader.resume' }));
+  });
+
+  test('a paused perf reader still hands out what it queued; samples written while paused come after resume()', async () => {
+    using reader = obj.map('perf').perfBuffer({ pageCount: 64, batchSize: 5 });
+    produce('to_perf', 12);
+    const it = reader[Symbol.asyncIterator]();
+    const seen = [seqOf(((await it.next()).value as PerfRecord).data)];
+    await turns(5); // the reader drains a batch a turn meanwhile, up to highWaterMark (20)
+    const queued = reader.queued;
+    expect(queued).toBeGreaterThan(0);
+    reader.pause();
+    produce('to_perf', 8);
+    for (let i = 0; i < queued; i++) seen.push(seqOf(((await it.next()).value as PerfRecord).data));
+    const waiting = it.next();
+    let settled = false;
+    void waiting.then(() => (settled = true));
+    await turns(5);
+    expect([settled, reader.queued]).toEqual([false, 0]);
+    reader.resume();
+    reader.resume(); // twice is once
+    seen.push(seqOf(((await waiting).value as PerfRecord).data));
+    while (seen.length < 20) seen.push(seqOf(((await it.next()).value as PerfRecord).data));
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(reader.stats.lost).toBe(0);
+    await it.return?.(undefined);
+  });
+});
+
 describe('batch layouts: uniform (no table) and mixed', () => {
   /** What to_big_mixed / to_perf_mixed write for sequence numbers 0..n-1: [seq, size] of the records kept. */
   const mixed = (n: number, shortSize: number, longSize: number, discards: boolean) =>

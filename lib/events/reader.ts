@@ -319,6 +319,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   /** Batches handed out by batches() and not yet released. */
   readonly #lent = new Set<RecordBatch<T>>();
   #polling = false;
+  #paused = false; // by pause(): no polling until resume()
   #looking = false; // a look at the kernel buffers is due at the next turn
   #closed = false;
   #error: unknown = undefined;
@@ -379,6 +380,33 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Stops reading the kernel buffers until resume(): what is queued in JavaScript is still
+   * handed out, new records wait in the kernel (a ring or perf buffer that fills then makes
+   * the BPF side drop, counted as usual), and a consumer that has taken everything waits.
+   * For a daemon that must hold events back for a while (a reload, a slow sink) without
+   * closing the reader.
+   */
+  pause(): void {
+    if (this.#closed) throw bpfError('reader.pause', 'EBADF', 'the reader is closed');
+    this.#paused = true;
+    this.#pause();
+  }
+
+  /** Reads the kernel buffers again after pause(), starting with what waited there. */
+  resume(): void {
+    if (this.#closed) throw bpfError('reader.resume', 'EBADF', 'the reader is closed');
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#queued < this.#highWaterMark) this.#resume();
+    this.#wakeups.wakeAll();
+  }
+
+  /** Whether pause() holds the reader. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** Records received from the kernel and not yet taken by the consumer. */
@@ -488,7 +516,7 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   }
 
   #resume(): void {
-    if (!this.#polling && !this.#closed) {
+    if (!this.#polling && !this.#closed && !this.#paused) {
       this.#handle.start();
       this.#polling = true;
       // What arrived while we were not polling may already have spent its wake-up (a perf
