@@ -52,12 +52,36 @@ static void on_perf_sample(void *ctx, int cpu, void *data, __u32 size) {
   perf_seen++;
 }
 
-static void fill(struct bpf_object *obj, const char *prog, int n) {
+/* Runs the XDP program `fd` n times on a 64-byte packet. */
+static void fill_fd(int fd, int n) {
   char packet[64] = {0};
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet, .data_size_in = sizeof(packet), .repeat = n);
-  int fd = bpf_program__fd(bpf_object__find_program_by_name(obj, prog));
   if (bpf_prog_test_run_opts(fd, &opts) != 0) {
     perror("test_run");
+    exit(1);
+  }
+}
+
+static void fill(struct bpf_object *obj, const char *prog, int n) {
+  fill_fd(bpf_program__fd(bpf_object__find_program_by_name(obj, prog)), n);
+}
+
+/* The same fill made by another process (a fork, sharing the program's fd), this one
+ * waiting for it to end: the consumer's thread is not the producer. */
+static void fill_elsewhere(struct bpf_object *obj, const char *prog, int n) {
+  fflush(stdout);
+  pid_t child = fork();
+  if (child < 0) {
+    perror("fork");
+    exit(1);
+  }
+  if (child == 0) {
+    fill(obj, prog, n);
+    _exit(0);
+  }
+  int status;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "fill in a child failed\n");
     exit(1);
   }
 }
@@ -234,6 +258,10 @@ int main(int argc, char **argv) {
     produce(atol(argv[2]));
     return 0;
   }
+  if (argc == 4 && strcmp(argv[1], "fill-fd") == 0) {  /* the Node side's program, passed as fd argv[2] */
+    fill_fd(atoi(argv[2]), atoi(argv[3]));
+    return 0;
+  }
   if (argc == 4 && strcmp(argv[1], "dump") == 0) {  /* the map pinned at argv[2], the Node side's */
     int fd = bpf_obj_get(argv[2]);
     if (fd < 0) {
@@ -245,7 +273,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc != 4 && argc != 5) {
-    fprintf(stderr, "usage: baseline <bench.bpf.o> <records-per-fill> <repeats> [live-calls] | produce <calls> | dump <pinned map> <repeats>\n");
+    fprintf(stderr, "usage: baseline <bench.bpf.o> <records-per-fill> <repeats> [live-calls] | produce <calls> | dump <pinned map> <repeats> | fill-fd <program fd> <runs>\n");
     return 2;
   }
   int records = atoi(argv[2]);
@@ -297,15 +325,18 @@ int main(int argc, char **argv) {
   // Perf buffer, 64-byte samples (80 bytes of ring each); 8192 pages per CPU hold one fill.
   struct perf_buffer *pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "perf")), 8192, on_perf_sample, NULL, NULL, NULL);
   int perf_n = records < 400000 ? records : 400000;
-  for (int r = 0; r < repeats; r++) {
-    fill(obj, "perf_64", perf_n);
-    perf_seen = 0;
-    cpu_start = cpu_now();
-    double t = now();
-    int err = perf_buffer__consume(pb);
-    double dt = now() - t;
-    if (err < 0) fprintf(stderr, "perf consume: %d\n", err);
-    report("perf_64", dt, perf_seen, perf_seen * 64);
+  /* Filled by this process, then by another one (the consumer's thread not the producer). */
+  for (int elsewhere = 0; elsewhere < 2; elsewhere++) {
+    for (int r = 0; r < repeats; r++) {
+      (elsewhere ? fill_elsewhere : fill)(obj, "perf_64", perf_n);
+      perf_seen = 0;
+      cpu_start = cpu_now();
+      double t = now();
+      int err = perf_buffer__consume(pb);
+      double dt = now() - t;
+      if (err < 0) fprintf(stderr, "perf consume: %d\n", err);
+      report(elsewhere ? "perf_64_elsewhere" : "perf_64", dt, perf_seen, perf_seen * 64);
+    }
   }
   /* The same drain, woken as an event loop is: perf_buffer__poll (epoll_wait, then every
    * ready ring) until every sample is in, the clock started at the end of the fill. */

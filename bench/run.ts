@@ -239,6 +239,38 @@ async function nodeCases(): Promise<Sample[]> {
     for (const time of times) record('perf_64', time, nPerf, nPerf * 64);
     checksum += BigInt(sum);
   }
+  // The same drain after a fill by another process (`baseline fill-fd`, given the
+  // program's fd), the reader paused meanwhile and the event loop idle, not blocked in a
+  // syscall for the whole fill: the clock starts at resume().
+  {
+    using reader = obj.map('perf').perfBuffer({ pageCount: 8192, batchSize: FILL_BATCH, highWaterMark: 1 << 22 });
+    const fd = obj.program('perf_64').fd;
+    const fillElsewhere = async () => {
+      reader.pause();
+      const child = spawn(BASELINE, ['fill-fd', '3', String(nPerf)], { stdio: ['ignore', 'ignore', 'inherit', fd] });
+      const [code] = (await once(child, 'exit')) as [number | null];
+      if (code !== 0) throw new Error(`bench: baseline fill-fd exited with ${code}`);
+    };
+    const it = reader.batches()[Symbol.asyncIterator]();
+    let sum = 0;
+    for (let r = 0; r < REPEATS; r++) {
+      await fillElsewhere();
+      const t = clocks();
+      reader.resume();
+      let seen = 0;
+      while (seen < nPerf) {
+        const { value: batch, done } = await it.next();
+        if (done) throw new Error('bench: the perf reader ended');
+        sum = (sum + sumInPlace(batch)) | 0;
+        seen += batch.length;
+      }
+      const time = t();
+      if (seen !== nPerf) throw new Error(`bench: ${seen} samples drained, ${nPerf} filled`);
+      record('perf_64_elsewhere', time, nPerf, nPerf * 64);
+    }
+    await it.return?.(undefined);
+    checksum += BigInt(sum);
+  }
   // Hash map operations, typed (number keys, bigint values). Each loop sums into a local,
   // added to checksum after the clock stops, as the C side sums into a local: checksum is
   // captured by a drain callback above, so it lives in a context slot, and `checksum += x`
@@ -538,6 +570,7 @@ async function main(): Promise<void> {
   row('ring 64 B, for await per record (vs bare async generator)', m(node, 'ring_64_for_await'), m(node, 'async_generator'), '≥ 60% of the generator');
   row('perf 64 B, batches() read in place', m(node, 'perf_64'), m(c, 'perf_64'), '≥ 50% of C');
   row('perf 64 B, batches() read in place vs C perf_buffer__poll', m(node, 'perf_64'), m(c, 'perf_64_poll'));
+  row('perf 64 B, batches() in place, filled by another process', m(node, 'perf_64_elsewhere'), m(c, 'perf_64_elsewhere'));
   row('(C only) perf_buffer__poll vs perf_buffer__consume', m(c, 'perf_64_poll'), m(c, 'perf_64'), 'informs the design');
   row('hash map update, one at a time', m(node, 'map_update'), m(c, 'map_update'), '≥ 75% of C');
   row('hash map lookup, one at a time', m(node, 'map_lookup'), m(c, 'map_lookup'), '≥ 75% of C');
