@@ -325,9 +325,9 @@ describe('examples/hello-inline', () => {
         if (out.includes('Ctrl-C to end.\n') && !spawner) {
           spawner = setInterval(() => shells.add(spawnSync('sh', ['-c', 'true & wait'], { stdio: 'ignore' }).pid ?? 0), 100);
         }
-        if ([...out.matchAll(/^sh-(\d+) .*: Hello, World!$/gm)].some((m) => shells.has(Number(m[1])))) {
+        if (!child.killed && [...out.matchAll(/^sh-(\d+) .*: Hello, World!$/gm)].some((m) => shells.has(Number(m[1])))) {
           clearInterval(spawner);
-          child.kill('SIGINT');
+          child.kill('SIGINT'); // once
         }
       });
       child.on('close', (c) => {

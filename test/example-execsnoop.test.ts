@@ -20,7 +20,7 @@ async function execsnoop(args: string[], trigger: () => void, until: (lines: str
         triggered = true;
         trigger();
       }
-      if (triggered && until(lines.slice(1))) child.kill('SIGINT');
+      if (triggered && until(lines.slice(1)) && !child.killed) child.kill('SIGINT'); // once
     });
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -122,7 +122,7 @@ withKprobes('examples/hello takes the kprobe path and prints Hello, World! on cl
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('MESSAGE\n') && !out.includes('Hello')) spawnSync('sh', ['-c', 'true & wait']);
-      if (out.includes('Hello, World!')) child.kill('SIGINT');
+      if (out.includes('Hello, World!') && !child.killed) child.kill('SIGINT'); // once
     });
     child.on('close', (c) => {
       clearTimeout(timer);

@@ -85,7 +85,7 @@ describe('examples/hello', () => {
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.includes('MESSAGE\n') && !out.includes('Hello')) spawnShell();
-        if (out.includes('Hello, World!')) child.kill('SIGINT');
+        if (out.includes('Hello, World!') && !child.killed) child.kill('SIGINT'); // once
       });
       child.on('close', (c) => {
         clearTimeout(timer);

@@ -86,8 +86,8 @@ function openBpfFds(): string[] {
 export function untilInterrupted(seconds?: number): AbortSignal {
   const controller = new AbortController();
   const stop = (): void => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop); // on, not once: a second Ctrl-C while it stops is not a kill
+  process.on('SIGTERM', stop);
   if (seconds !== undefined) setTimeout(stop, seconds * 1000).unref();
   return controller.signal;
 }

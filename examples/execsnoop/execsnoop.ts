@@ -125,8 +125,8 @@ async function main(): Promise<void> {
   void links;
 
   const stop = (): void => obj.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop); // on, not once: a second Ctrl-C while it stops is not a kill
+  process.on('SIGTERM', stop);
 
   const startNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns
   const columns: string[] = [];

@@ -27,8 +27,8 @@ async function main(): Promise<void> {
 
   const pipe = tracePipe();
   const stop = (): void => pipe.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop); // on, not once: a second Ctrl-C while it stops is not a kill
+  process.on('SIGTERM', stop);
   process.stdout.write('Tracing clone() with the syscalls/sys_enter_clone tracepoint. Ctrl-C to end.\n');
   for await (const line of pipe) {
     if (line.event !== 'bpf_trace_printk') continue;

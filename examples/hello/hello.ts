@@ -29,8 +29,8 @@ async function main(): Promise<void> {
 
   const pipe = tracePipe();
   const stop = (): void => pipe.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop); // on, not once: a second Ctrl-C while it stops is not a kill
+  process.on('SIGTERM', stop);
   process.stdout.write(`Tracing clone() with ${how}. Ctrl-C to end.\n`);
   process.stdout.write(`${'TIME(s)'.padEnd(18)} ${'COMMAND'.padEnd(16)} ${'PID'.padEnd(6)} MESSAGE\n`);
   for await (const line of pipe) {
