@@ -8,6 +8,8 @@
 #   bash scripts/asan.sh --all             fuzz + the whole jest suite
 #   bash scripts/asan.sh test/x.test.ts    fuzz + these jest files
 #   FUZZ_SECONDS=0 bash scripts/asan.sh    no fuzzing
+#   FUZZ_SEED=7 FUZZ_CASES=2000 ...        a fixed seed, and at most 2000 cases per target
+#                                          (the same cases on any machine that is fast enough)
 #
 # A sanitizer report aborts the process that made it: jest fails the file, the fuzz
 # driver reports the case (seed and index) with the report's last lines.
@@ -58,7 +60,7 @@ status=0
 seed="${FUZZ_SEED:-$(date +%s)}"
 if [[ "${FUZZ_SECONDS:-30}" != 0 ]]; then
   log "fuzzing for ${FUZZ_SECONDS:-30} s per target, seed $seed"
-  node dist/fuzz/run.js --seed "$seed" --seconds "${FUZZ_SECONDS:-30}" || status=1
+  node dist/fuzz/run.js --seed "$seed" --seconds "${FUZZ_SECONDS:-30}" ${FUZZ_CASES:+--cases "$FUZZ_CASES"} || status=1
 fi
 
 core=(test/native-hardening.test.ts test/object-lifecycle.test.ts test/map-raw.test.ts test/map-typed.test.ts
