@@ -67,20 +67,24 @@ export function intLayoutOf(codec: Codec<unknown>): IntLayout | undefined {
 }
 
 function registerInt<T extends Codec<number | bigint>>(codec: T, size: number, signed: boolean): T {
-  if (size === 1 || size === 2 || size === 4 || size === 8) {
-    intLayouts.set(codec, { size, signed });
-    const kind = `${signed ? 'Int' : 'Uint'}${size * 8}`;
-    scalarReads.set(codec, size === 8 ? `getBig${kind}(@, true)` : size === 1 ? `get${kind}(@)` : `get${kind}(@, true)`);
-  }
+  if (size === 1 || size === 2 || size === 4 || size === 8) intLayouts.set(codec, { size, signed });
   return codec;
 }
+
+/** The DataView reads of the bool and float codecs made here (integers: by their layout). */
+const otherScalarReads = new WeakMap<Codec, string>();
 
 /**
  * What a struct's compiled decoder reads a scalar field with, in place of a call to the
  * field's codec: a DataView read, `@` standing for the field's offset (codecs made here
  * for integers, bool and floats; never copies or wrappers of them).
  */
-const scalarReads = new WeakMap<Codec, string>();
+function scalarRead(codec: Codec): string | undefined {
+  const layout = intLayouts.get(codec);
+  if (layout === undefined) return otherScalarReads.get(codec);
+  const kind = `${layout.signed ? 'Int' : 'Uint'}${layout.size * 8}`;
+  return layout.size === 8 ? `getBig${kind}(@, true)` : layout.size === 1 ? `get${kind}(@)` : `get${kind}(@, true)`;
+}
 
 function intCodec(name: string, size: number, signed: boolean): Codec<number | bigint> {
   switch (size) {
@@ -151,7 +155,7 @@ const boolCodec: Codec<boolean> = {
     view.setUint8(offset, value ? 1 : 0);
   },
 };
-scalarReads.set(boolCodec, 'getUint8(@) !== 0');
+otherScalarReads.set(boolCodec, 'getUint8(@) !== 0');
 
 function floatCodec(size: number, name: string): Codec<number> {
   if (size !== 4 && size !== 8) throw new TypeError(`${name}: ${size}-byte floats are not supported`);
@@ -165,7 +169,7 @@ function floatCodec(size: number, name: string): Codec<number> {
       else view.setFloat64(offset, value, LE);
     },
   };
-  scalarReads.set(codec, `getFloat${size * 8}(@, true)`);
+  otherScalarReads.set(codec, `getFloat${size * 8}(@, true)`);
   return codec;
 }
 
@@ -292,7 +296,7 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
   const members = fields.map((f, i) => {
     const name = JSON.stringify(f.name);
     if (f.bitSize) return `${name}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.codec.size})`;
-    const read = scalarReads.get(f.codec);
+    const read = scalarRead(f.codec);
     if (read !== undefined) return `${name}: view.${read.replace('@', `offset + ${f.offset}`)}`;
     return `${name}: codecs[${i}].decode(view, offset + ${f.offset})`;
   });

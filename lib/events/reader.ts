@@ -112,9 +112,13 @@ export class RecordBatch<T> implements Iterable<T> {
   }
 
   #check(): void {
-    if (this.#released) {
-      throw bpfError('recordBatch', 'EBADF', 'the batch was released (the loop moved on, or the reader closed): take batch.copy() to keep a batch');
-    }
+    if (this.#released) throw releasedError();
+  }
+
+  /** One DataView over the slab, made when first needed. */
+  #slabView(): DataView {
+    const slab = this.#slab;
+    return (this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength));
   }
 
   /** Whether the batch has been released: its memory is then the reader's again. */
@@ -163,8 +167,7 @@ export class RecordBatch<T> implements Iterable<T> {
     this.#check();
     const decodeView = this.#decodeView;
     if (decodeView) {
-      const slab = this.#slab;
-      const view = (this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength));
+      const view = this.#slabView();
       if (this.#stride !== 0) return decodeView(view, this.#first + index * this.#stride, this.#size, this.#from(this.#source));
       return decodeView(view, this.offset(index), this.size(index), this.#from(this.source(index)));
     }
@@ -173,8 +176,8 @@ export class RecordBatch<T> implements Iterable<T> {
 
   /** Calls `visit` for each record with one DataView over the whole slab: no allocation per record. */
   visit(visit: (view: DataView, offset: number, size: number) => void): void {
-    const slab = this.slab;
-    const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
+    this.#check();
+    const view = this.#slabView();
     const stride = this.#stride;
     if (stride !== 0) {
       const size = this.#size;
@@ -204,12 +207,15 @@ export class RecordBatch<T> implements Iterable<T> {
     const decodeView = this.#decodeView;
     if (decodeView !== undefined && this.#stride !== 0) {
       this.#check();
-      const slab = this.#slab;
-      const view = (this.#view ??= new DataView(slab.buffer, slab.byteOffset, slab.byteLength));
-      return new UniformIterator(this, view, decodeView, this.#first, this.#stride, this.#length, this.#size, this.#from(this.#source));
+      return new UniformIterator(this, this.#slabView(), decodeView, this.#first, this.#stride, this.#length, this.#size, this.#from(this.#source));
     }
     return new RecordIterator(this);
   }
+}
+
+/** What reading a released batch throws. */
+function releasedError(): Error {
+  return bpfError('recordBatch', 'EBADF', 'the batch was released (the loop moved on, or the reader closed): take batch.copy() to keep a batch');
 }
 
 /**
@@ -240,7 +246,7 @@ class UniformIterator<T> implements IterableIterator<T> {
   next(): IteratorResult<T> {
     const offset = this.#offset;
     if (offset < this.#end) {
-      if (this.#batch.released) this.#batch.at(0); // throws EBADF
+      if (this.#batch.released) throw releasedError();
       this.#offset = offset + this.#stride;
       return { value: this.#decode(this.#view, offset, this.#size, this.#from), done: false };
     }

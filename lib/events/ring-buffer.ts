@@ -64,7 +64,7 @@ export class RingBuffer<T = RingBufferRecord> extends EventReader<T> {
   }
 
   protected decodeRecord(data: Buffer, source: number): T {
-    return this.#decode(data, this.#maps[source].name);
+    return this.#decode(data, this.sourceName(source));
   }
 
   /** Counters since the reader was made, the rings' fill, and the BPF side's drops. */
