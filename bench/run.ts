@@ -110,13 +110,23 @@ function clocks(): () => Time {
 /**
  * One reader for every repeat, as a daemon keeps one and as the C side does: each repeat
  * fills the buffer, then drains its `n` records through batches(); the clock runs from the
- * end of the fill to the last record (not the reader's set-up or close).
+ * end of the fill to the last record (not the reader's set-up or close). A fill may be
+ * asynchronous (another process's); `started` runs right after the clock starts.
  */
-async function drainRepeats<T>(reader: { batches(): AsyncGenerator<RecordBatch<T>> }, fillOnce: () => void, n: number, onBatch: (batch: RecordBatch<T>) => void): Promise<Time[]> {
+async function drainRepeats<T>(
+  reader: { batches(): AsyncGenerator<RecordBatch<T>> },
+  fillOnce: () => unknown,
+  n: number,
+  onBatch: (batch: RecordBatch<T>) => void,
+  started?: () => void,
+): Promise<Time[]> {
   const times: Time[] = [];
-  fillOnce();
+  // A synchronous fill goes on without a turn of the microtask queue.
+  let filled = fillOnce();
+  if (filled instanceof Promise) await filled;
   let seen = 0;
   let t = clocks();
+  started?.();
   for await (const batch of reader.batches()) {
     onBatch(batch);
     seen += batch.length;
@@ -125,9 +135,11 @@ async function drainRepeats<T>(reader: { batches(): AsyncGenerator<RecordBatch<T
     if (seen !== n) throw new Error(`bench: ${seen} records drained, ${n} filled`);
     if (times.length === REPEATS) break;
     batch.release(); // its ring space is needed by the next fill
-    fillOnce();
+    filled = fillOnce();
+    if (filled instanceof Promise) await filled;
     seen = 0;
     t = clocks();
+    started?.();
   }
   return times;
 }
@@ -251,24 +263,11 @@ async function nodeCases(): Promise<Sample[]> {
       const [code] = (await once(child, 'exit')) as [number | null];
       if (code !== 0) throw new Error(`bench: baseline fill-fd exited with ${code}`);
     };
-    const it = reader.batches()[Symbol.asyncIterator]();
     let sum = 0;
-    for (let r = 0; r < REPEATS; r++) {
-      await fillElsewhere();
-      const t = clocks();
-      reader.resume();
-      let seen = 0;
-      while (seen < nPerf) {
-        const { value: batch, done } = await it.next();
-        if (done) throw new Error('bench: the perf reader ended');
-        sum = (sum + sumInPlace(batch)) | 0;
-        seen += batch.length;
-      }
-      const time = t();
-      if (seen !== nPerf) throw new Error(`bench: ${seen} samples drained, ${nPerf} filled`);
-      record('perf_64_elsewhere', time, nPerf, nPerf * 64);
-    }
-    await it.return?.(undefined);
+    const times = await drainRepeats(reader, fillElsewhere, nPerf, (batch) => {
+      sum = (sum + sumInPlace(batch)) | 0;
+    }, () => reader.resume());
+    for (const time of times) record('perf_64_elsewhere', time, nPerf, nPerf * 64);
     checksum += BigInt(sum);
   }
   // Hash map operations, typed (number keys, bigint values). Each loop sums into a local,
