@@ -170,3 +170,22 @@ export async function eventually(check: () => boolean, tries = 300): Promise<boo
   }
   return check();
 }
+
+/**
+ * Keeps this process's main thread (the one JavaScript and BPF_PROG_TEST_RUN run on) on
+ * one CPU, the lowest it may use, until the returned function puts its old mask back.
+ * test_run writes perf samples on the CPU it runs on, and the scheduler may move the
+ * thread between calls (or within one long call): tests that count or order the samples
+ * of one per-CPU ring need them all on one CPU.
+ */
+export function pinToOneCpu(): { cpu: number; restore: () => void } {
+  const pid = String(process.pid); // the main thread's tid is the pid
+  const shown = execFileSync('taskset', ['-p', pid], { encoding: 'utf8' });
+  const mask = /mask: ([0-9a-f,]+)\s*$/.exec(shown)?.[1].replace(/,/g, '');
+  if (!mask) throw new Error(`taskset printed no mask: ${shown}`);
+  const bits = BigInt(`0x${mask}`);
+  let cpu = 0;
+  while (((bits >> BigInt(cpu)) & 1n) === 0n) cpu++;
+  execFileSync('taskset', ['-p', '-c', String(cpu), pid], { stdio: 'ignore' });
+  return { cpu, restore: () => execFileSync('taskset', ['-p', mask, pid], { stdio: 'ignore' }) };
+}
