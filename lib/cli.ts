@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `ebpf` command:
-//   ebpf gen types <object.bpf.o> [-o out.ts] [--import-from ebpf]
+//   ebpf gen types <object.bpf.o> [-o out.ts] [--import-from ebpf] [--int64 bigint|number]
 //   ebpf vmlinux [btf-path] [-o vmlinux.h]
 //   ebpf doctor [--json]
 import * as fs from 'node:fs';
@@ -10,8 +10,9 @@ import { generateTypes } from './gen/types';
 import { vmlinuxHeader } from './system';
 
 const USAGE = `usage:
-  ebpf gen types <object.bpf.o> [-o out.ts] [--import-from MODULE]
+  ebpf gen types <object.bpf.o> [-o out.ts] [--import-from MODULE] [--int64 bigint|number]
       TypeScript types for the object's maps, globals and record types, and a typed open()
+      (--int64 number: 64-bit integers as numbers, and open() opens with int64: 'number')
   ebpf vmlinux [BTF_PATH] [-o vmlinux.h]
       C declarations of the kernel's types (/sys/kernel/btf/vmlinux by default)
   ebpf doctor [--json]
@@ -30,6 +31,7 @@ function main(argv: string[]): number {
     options: {
       output: { type: 'string', short: 'o' },
       'import-from': { type: 'string' },
+      int64: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -40,7 +42,9 @@ function main(argv: string[]): number {
   }
   const [command, sub, ...rest] = positionals;
   if (command === 'gen' && sub === 'types' && rest.length === 1) {
-    write(generateTypes(rest[0], { importFrom: values['import-from'] }), values.output);
+    const int64 = values.int64;
+    if (int64 !== undefined && int64 !== 'bigint' && int64 !== 'number') throw new TypeError(`--int64 must be bigint or number, got ${int64}`);
+    write(generateTypes(rest[0], { importFrom: values['import-from'], int64 }), values.output);
     return 0;
   }
   if (command === 'vmlinux' && (sub === undefined || rest.length === 0)) {

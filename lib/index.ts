@@ -6,7 +6,7 @@ export { RawMap, type UpdateFlag } from './map/raw';
 export { type GlobalAccessor, Globals, type GlobalInfo, type TypedGlobals } from './globals';
 export { generateTypes, type GenerateOptions } from './gen/types';
 export { Btf, BtfKind, type BtfType, type BtfMember, type BtfKindName } from './btf/btf';
-export { type Codec, type CodecOptions, CodecFactory, encodeValue, decodeValue, u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool, cstring, bytes, array, struct } from './btf/codec';
+export { type Codec, type CodecOptions, CodecFactory, encodeValue, decodeValue, u8, u16, u32, u64, i8, i16, i32, i64, u64AsNumber, i64AsNumber, f32, f64, bool, cstring, bytes, array, struct } from './btf/codec';
 export { type BytesInput } from './map/bytes';
 export { Link, LinkGroup } from './link';
 export type { Closable } from './resource';

@@ -29,6 +29,14 @@ export interface OpenOptions {
   tokenPath?: string;
   /** How maps, globals and records show enums: as numbers (default) or enumerator names. */
   enums?: 'numbers' | 'names';
+  /**
+   * How maps, globals and records show 64-bit integers (and pointers, 64-bit enums):
+   * as bigints (default), or as numbers, exact up to 2^53 and rounded to the nearest
+   * double beyond it. Numbers cost far less to make: the choice for counters, pids,
+   * sequence numbers and nanosecond timestamps, which stay below 2^53 (104 days of
+   * CLOCK_MONOTONIC nanoseconds, 285 years of microseconds).
+   */
+  int64?: 'bigint' | 'number';
 }
 
 /**
@@ -83,7 +91,7 @@ export class BpfObject implements Disposable {
     };
     const rawBtf = handle.btf();
     this.#btf = rawBtf ? new Btf(rawBtf) : undefined;
-    this.#codecs = this.#btf ? new CodecFactory(this.#btf, { enums: options.enums }) : undefined;
+    this.#codecs = this.#btf ? new CodecFactory(this.#btf, { enums: options.enums, int64: options.int64 }) : undefined;
     this.#programs = new Map(handle.programs().map((p) => [p.name, new Program(p, this.#context)]));
     const maps = handle.maps();
     this.#maps = new Map(maps.map((m) => [m.name, new BpfMap(m, this.#context, this.#mapCodecs(m))]));
@@ -105,7 +113,10 @@ export class BpfObject implements Disposable {
     if (options.enums !== undefined && options.enums !== 'numbers' && options.enums !== 'names') {
       throw new TypeError(`options.enums must be 'numbers' or 'names', got ${String(options.enums)}`);
     }
-    const { enums: _enums, ...nativeOptions } = options;
+    if (options.int64 !== undefined && options.int64 !== 'bigint' && options.int64 !== 'number') {
+      throw new TypeError(`options.int64 must be 'bigint' or 'number', got ${String(options.int64)}`);
+    }
+    const { enums: _enums, int64: _int64, ...nativeOptions } = options;
     return new BpfObject(new native.ObjectHandle(source, nativeOptions), options);
   }
 

@@ -1,4 +1,4 @@
-import { type BpfMap, BpfObject, cstring, struct, u32, u64 } from '../lib';
+import { type BpfMap, BpfObject, cstring, struct, u32, u64, u64AsNumber } from '../lib';
 import { mapInternals } from '../lib/map/map';
 import { fixture, getpriority } from './helpers/kernel';
 
@@ -127,6 +127,54 @@ describe('typed map views (from BTF)', () => {
     ]);
     expect(typeof decoded[0].comm).toBe('string');
     expect(Object.keys(decoded[0])).toEqual(Object.keys(decoded[1])); // one shape for every record
+  });
+});
+
+describe("64-bit integers as numbers (int64: 'number')", () => {
+  test('maps, per-CPU values, batches, globals and records read numbers, and take numbers or bigints', async () => {
+    using numbers = BpfObject.open(fixture('types'), { int64: 'number' });
+    numbers.globals.set('target_tgid', process.pid);
+    numbers.globals.set('multiplier', 5);
+    await numbers.load();
+    const hash = numbers.map<number, number | bigint>('big_hash');
+    hash.set(1, 2 ** 53 + 2);
+    hash.set(2, 2n ** 64n - 1n);
+    hash.setMany([[3, 3], [4, 4n]]);
+    expect(hash.get(1)).toBe(2 ** 53 + 2);
+    expect(hash.get(2)).toBe(2 ** 64); // the nearest number
+    expect(new Map([...hash.entries({ batchSize: 2 })])).toEqual(new Map([[1, 2 ** 53 + 2], [2, 2 ** 64], [3, 3], [4, 4]]));
+    expect(hash.getMany([3, 4])).toEqual([3, 4]);
+    // What the kernel holds is exact: the bigint view of the same map reads it back.
+    const exact = numbers.map('big_hash').withCodecs(u32, u64);
+    expect([exact.get(1), exact.get(2)]).toEqual([2n ** 53n + 2n, 2n ** 64n - 1n]);
+    expect(() => hash.set(5, 2 ** 64)).toThrow(/expected a value from 0 to 18446744073709551615 \(__u64\)/);
+
+    const perCpu = numbers.map<Inner, number>('per_cpu_by_inner');
+    perCpu.set({ a: 1, b: 2, tag: 'k' }, 7);
+    const values = perCpu.getPerCpu({ a: 1, b: 2, tag: 'k' })!;
+    expect(values.every((v) => v === 7)).toBe(true);
+    expect(perCpu.sumPerCpu({ a: 1, b: 2, tag: 'k' })).toBe(7 * values.length);
+    // The explicit codecs read the same way, for maps without BTF or views of one's own.
+    expect(obj.map('big_hash').withCodecs(u32, u64AsNumber).set(1, 2 ** 50).get(1)).toBe(2 ** 50);
+    expect(obj.map<number, bigint>('big_hash').get(1)).toBe(2n ** 50n);
+
+    using link = numbers.program('on_getpriority').attach();
+    void link;
+    using reader = numbers.map('events').ringBuffer<{ pid: number; counter: number }>({ type: 'event' });
+    getpriority(3);
+    const drained = reader.drain().map((e) => e.counter);
+    expect(drained).toEqual([5, 10, 15]);
+    getpriority(2);
+    for await (const batch of reader.batches()) {
+      expect([...batch].map((e) => e.counter)).toEqual([20, 25]); // the compiled decoder, in place
+      break;
+    }
+    expect(numbers.globals.get('counter')).toBe(25);
+    const counter = numbers.globals.accessor<number>('counter');
+    expect(counter.get()).toBe(25);
+    counter.set(2 ** 40);
+    expect([counter.get(), numbers.globals.get('counter')]).toEqual([2 ** 40, 2 ** 40]);
+    expect(() => BpfObject.open(fixture('types'), { int64: 'numbers' as 'number' })).toThrow(new TypeError("options.int64 must be 'bigint' or 'number', got numbers"));
   });
 });
 

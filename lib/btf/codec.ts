@@ -1,7 +1,8 @@
 // Codecs: plain JS values <-> the bytes of a C type. Built once per BTF type (closures, no
 // reflection per value), or by hand for maps without BTF (u32, struct({...}), cstring(n)).
 //
-//   integers up to 32 bits -> number; 64 bits -> bigint; bool -> boolean
+//   integers up to 32 bits -> number; 64 bits -> bigint (number, with { int64: 'number' });
+//   bool -> boolean
 //   char[N] -> string (up to the first NUL; encoding pads with NULs)
 //   unsigned 8-bit arrays -> Uint8Array; other arrays -> arrays
 //   struct / union -> plain objects (anonymous members' fields flattened in)
@@ -22,6 +23,12 @@ export interface Codec<T = unknown> {
 export interface CodecOptions {
   /** Enums as numbers (default) or as their enumerators' names. */
   enums?: 'numbers' | 'names';
+  /**
+   * 64-bit integers (and pointers, 64-bit enums, bitfields of 64-bit integers) as bigints
+   * (default), or as numbers: exact up to 2^53 (Number.MAX_SAFE_INTEGER), rounded to the
+   * nearest double beyond it. Numbers are several times cheaper to make than bigints.
+   */
+  int64?: 'bigint' | 'number';
 }
 
 const LE = true;
@@ -86,7 +93,8 @@ function scalarRead(codec: Codec): string | undefined {
   return layout.size === 8 ? `getBig${kind}(@, true)` : layout.size === 1 ? `get${kind}(@)` : `get${kind}(@, true)`;
 }
 
-function intCodec(name: string, size: number, signed: boolean): Codec<number | bigint> {
+function intCodec(name: string, size: number, signed: boolean, int64: 'bigint' | 'number' = 'bigint'): Codec<number | bigint> {
+  if (size === 8 && int64 === 'number') return int64Number(name, signed);
   switch (size) {
     case 1:
     case 2:
@@ -130,11 +138,7 @@ function intCodec(name: string, size: number, signed: boolean): Codec<number | b
           return signed ? BigInt.asIntN(128, u) : u;
         },
         encode(value, view, offset, path = 'value') {
-          let n: bigint;
-          if (typeof value === 'bigint') n = value;
-          else if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
-          else throw typeError(path, `a bigint (or safe integer) for ${name}`, value);
-          if (n < min || n > max) throw typeError(path, `a value from ${min} to ${max} (${name})`, value);
+          const n = wideInteger(value, path, name, min, max, Number.isSafeInteger, 'a bigint (or safe integer)');
           const u = BigInt.asUintN(size * 8, n);
           view.setBigUint64(offset, BigInt.asUintN(64, u), LE);
           if (size === 16) view.setBigUint64(offset + 8, u >> 64n, LE);
@@ -144,6 +148,40 @@ function intCodec(name: string, size: number, signed: boolean): Codec<number | b
     default:
       throw new TypeError(`${name}: ${size}-byte integers are not supported`);
   }
+}
+
+/**
+ * `value` as a bigint from min to max, for a 64- or 128-bit integer: a bigint, or a number
+ * that `numbers` lets through (safe integers only, or any integer); else a TypeError.
+ */
+function wideInteger(value: unknown, path: string, name: string, min: bigint, max: bigint, numbers: (n: number) => boolean, expected: string): bigint {
+  let n: bigint;
+  if (typeof value === 'bigint') n = value;
+  else if (typeof value === 'number' && numbers(value)) n = BigInt(value);
+  else throw typeError(path, `${expected} for ${name}`, value);
+  if (n < min || n > max) throw typeError(path, `a value from ${min} to ${max} (${name})`, value);
+  return n;
+}
+
+/** A 64-bit integer read as the nearest number (exact up to 2^53): two 32-bit reads, no bigint. */
+function int64Number(name: string, signed: boolean): Codec<number> {
+  const min = signed ? -(2n ** 63n) : 0n;
+  const max = signed ? 2n ** 63n - 1n : 2n ** 64n - 1n;
+  const high = signed ? 'getInt32' : 'getUint32';
+  const codec: Codec<number> = {
+    size: 8,
+    name,
+    // hi * 2^32 is exact; the one addition rounds as Number(bigint) does.
+    decode: signed
+      ? (view, offset) => view.getInt32(offset + 4, LE) * 4294967296 + view.getUint32(offset, LE)
+      : (view, offset) => view.getUint32(offset + 4, LE) * 4294967296 + view.getUint32(offset, LE),
+    encode(value, view, offset, path = 'value') {
+      const n = wideInteger(value, path, name, min, max, Number.isInteger, 'an integer (number or bigint)');
+      view.setBigUint64(offset, BigInt.asUintN(64, n), LE);
+    },
+  };
+  otherScalarReads.set(codec, `${high}(@ + 4, true) * 4294967296 + view.getUint32(@, true)`);
+  return codec;
 }
 
 const boolCodec: Codec<boolean> = {
@@ -183,6 +221,9 @@ export const i8 = intCodec('__s8', 1, true) as Codec<number>;
 export const i16 = intCodec('__s16', 2, true) as Codec<number>;
 export const i32 = intCodec('__s32', 4, true) as Codec<number>;
 export const i64 = intCodec('__s64', 8, true) as Codec<bigint>;
+/** `__u64` / `__s64` read as the nearest number (exact up to 2^53), as with `int64: 'number'`. */
+export const u64AsNumber = int64Number('__u64', false);
+export const i64AsNumber = int64Number('__s64', true);
 export const f32 = floatCodec(4, 'float');
 export const f64 = floatCodec(8, 'double');
 export const bool = boolCodec;
@@ -252,7 +293,7 @@ export function struct<T extends Record<string, unknown>>(fields: { [K in keyof 
     align = Math.max(align, a);
   }
   const size = Math.ceil(offset / align) * align;
-  return objectCodec('struct', size, layout.map((f) => ({ ...f, bitSize: 0, bitOffset: 0, signed: false }))) as Codec<T>;
+  return objectCodec('struct', size, layout.map((f) => ({ ...f, bitSize: 0, bitOffset: 0, signed: false, bigBits: false }))) as Codec<T>;
 }
 
 function alignmentOf(codec: Codec): number {
@@ -271,6 +312,8 @@ interface Field {
   bitSize: number;
   bitOffset: number; // bit within that first byte
   signed: boolean;
+  /** A bitfield that reads as a bigint (one of a 64-bit integer, unless int64 is 'number'). */
+  bigBits: boolean;
   /** Index of the member it belongs to: the fields of an anonymous struct inside a union
    * are one member of the union, set together. */
   member?: number;
@@ -288,16 +331,16 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
     return (view, offset) => {
       const out: Record<string, unknown> = {};
       for (const f of fields) {
-        out[f.name] = f.bitSize ? readBits(view, offset + f.offset, f.bitOffset, f.bitSize, f.signed, f.codec.size) : f.codec.decode(view, offset + f.offset);
+        out[f.name] = f.bitSize ? readBits(view, offset + f.offset, f.bitOffset, f.bitSize, f.signed, f.bigBits) : f.codec.decode(view, offset + f.offset);
       }
       return out;
     };
   }
   const members = fields.map((f, i) => {
     const name = JSON.stringify(f.name);
-    if (f.bitSize) return `${name}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.codec.size})`;
+    if (f.bitSize) return `${name}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.bigBits})`;
     const read = scalarRead(f.codec);
-    if (read !== undefined) return `${name}: view.${read.replace('@', `offset + ${f.offset}`)}`;
+    if (read !== undefined) return `${name}: view.${read.replaceAll('@', `offset + ${f.offset}`)}`;
     return `${name}: codecs[${i}].decode(view, offset + ${f.offset})`;
   });
   const factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as (
@@ -341,13 +384,13 @@ function objectCodec(kind: 'struct' | 'union', size: number, fields: Field[], na
   return codec;
 }
 
-function readBits(view: DataView, byte: number, bit: number, bits: number, signed: boolean, size: number): number | bigint {
+function readBits(view: DataView, byte: number, bit: number, bits: number, signed: boolean, big: boolean): number | bigint {
   const span = Math.ceil((bit + bits) / 8);
   let raw = 0n;
   for (let i = span - 1; i >= 0; i--) raw = (raw << 8n) | BigInt(view.getUint8(byte + i));
   let v = (raw >> BigInt(bit)) & ((1n << BigInt(bits)) - 1n);
   if (signed) v = BigInt.asIntN(bits, v);
-  return size >= 8 ? v : Number(v);
+  return big ? v : Number(v);
 }
 
 function writeBits(view: DataView, byte: number, bit: number, bits: number, value: unknown, path: string): void {
@@ -406,12 +449,12 @@ export class CodecFactory {
       case 'int': {
         if ((t.encoding ?? 0) & BTF_INT_BOOL) return boolCodec;
         const signed = ((t.encoding ?? 0) & BTF_INT_SIGNED) !== 0;
-        return intCodec(name, t.size as number, signed);
+        return intCodec(name, t.size as number, signed, this.#options.int64);
       }
       case 'float':
         return floatCodec(t.size as number, name);
       case 'ptr':
-        return intCodec(name, 8, false);
+        return intCodec(name, 8, false, this.#options.int64);
       case 'enum':
       case 'enum64':
         return this.#enumCodec(t, name);
@@ -426,7 +469,7 @@ export class CodecFactory {
   }
 
   #enumCodec(t: BtfType, name: string): Codec {
-    const base = intCodec(name, t.size as number, t.signed ?? false);
+    const base = intCodec(name, t.size as number, t.signed ?? false, this.#options.int64);
     if (this.#options.enums !== 'names') return base;
     const byValue = new Map<string, string>();
     const byName = new Map<string, number | bigint>();
@@ -491,9 +534,10 @@ export class CodecFactory {
         }
         const signed = member.kind === 'int' && ((member.encoding ?? 0) & BTF_INT_SIGNED) !== 0;
         if (m.bitSize) {
-          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + Math.floor(m.bitOffset / 8), bitSize: m.bitSize, bitOffset: m.bitOffset % 8, signed, member: at });
+          const bigBits = (member.size ?? 0) >= 8 && this.#options.int64 !== 'number';
+          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + Math.floor(m.bitOffset / 8), bitSize: m.bitSize, bitOffset: m.bitOffset % 8, signed, bigBits, member: at });
         } else {
-          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + m.bitOffset / 8, bitSize: 0, bitOffset: 0, signed, member: at });
+          fields.push({ name: m.name, codec: this.codec(m.type), offset: base + m.bitOffset / 8, bitSize: 0, bitOffset: 0, signed, bigBits: false, member: at });
         }
       });
     };

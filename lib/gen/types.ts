@@ -18,6 +18,11 @@ export interface GenerateOptions {
   source?: string;
   /** Where the generated file imports the package from (default 'ebpf'). */
   importFrom?: string;
+  /**
+   * 64-bit integers as bigints (default) or numbers; the generated open() then opens with
+   * that `int64` option, so the types and the values agree.
+   */
+  int64?: 'bigint' | 'number';
 }
 
 /** TypeScript source declaring the object's types and a typed open(). Deterministic. */
@@ -25,7 +30,11 @@ export function generateTypes(objectPath: string, options: GenerateOptions = {})
   using obj = BpfObject.open(objectPath);
   const btf = obj.btf;
   if (!btf) throw new TypeError(`${objectPath} has no BTF: compile it with clang -g`);
-  const gen = new Generator(btf);
+  if (options.int64 !== undefined && options.int64 !== 'bigint' && options.int64 !== 'number') {
+    throw new TypeError(`int64 must be 'bigint' or 'number', got ${String(options.int64)}`);
+  }
+  const numbers = options.int64 === 'number';
+  const gen = new Generator(btf, numbers);
 
   const maps: [string, string, string][] = [];
   for (const map of obj.maps) {
@@ -96,9 +105,13 @@ export function generateTypes(objectPath: string, options: GenerateOptions = {})
     '  }',
     '}',
     '',
-    `/** Opens ${obj.name}.bpf.o (parse only; then \`await load()\`). */`,
-    `export function open(source: string | Uint8Array, options?: OpenOptions): ${skeleton}Skeleton {`,
-    `  return new ${skeleton}Skeleton(BpfObject.open(source, options));`,
+    `/** Opens ${obj.name}.bpf.o (parse only; then \`await load()\`)${numbers ? ", with 64-bit integers as numbers (int64: 'number')" : ''}. */`,
+    ...(numbers
+      ? [
+          `export function open(source: string | Uint8Array, options?: Omit<OpenOptions, 'int64'>): ${skeleton}Skeleton {`,
+          `  return new ${skeleton}Skeleton(BpfObject.open(source, { ...options, int64: 'number' }));`,
+        ]
+      : [`export function open(source: string | Uint8Array, options?: OpenOptions): ${skeleton}Skeleton {`, `  return new ${skeleton}Skeleton(BpfObject.open(source, options));`]),
     '}',
     '',
   );
@@ -138,9 +151,17 @@ class Generator {
   readonly #declarations = new Map<string, string>();
   readonly #names = new Map<number, string>();
   readonly #inProgress = new Set<number>();
+  /** 64-bit integers as numbers (int64: 'number'); 128-bit ones stay bigints. */
+  readonly #numbers: boolean;
 
-  constructor(btf: Btf) {
+  constructor(btf: Btf, numbers: boolean) {
     this.#btf = btf;
+    this.#numbers = numbers;
+  }
+
+  /** What an integer of `size` bytes reads as. */
+  #int(size: number): 'bigint' | 'number' {
+    return size >= 16 || (size >= 8 && !this.#numbers) ? 'bigint' : 'number';
   }
 
   declarations(): string[] {
@@ -154,11 +175,11 @@ class Generator {
     switch (t.kind) {
       case 'int':
         if ((t.encoding ?? 0) & BTF_INT_BOOL) return 'boolean';
-        return (t.size ?? 0) >= 8 ? 'bigint' : 'number';
+        return this.#int(t.size ?? 0);
       case 'float':
         return 'number';
       case 'ptr':
-        return 'bigint';
+        return this.#int(8);
       case 'enum':
       case 'enum64':
         return this.#named(t, () => this.#enumDeclaration(t));
@@ -202,7 +223,7 @@ class Generator {
         out.push(...this.#fields(member)); // anonymous members: flattened, as the codec does
         continue;
       }
-      const type = m.bitSize ? ((member.size ?? 0) >= 8 ? 'bigint' : 'number') : this.tsType(m.type);
+      const type = m.bitSize ? this.#int(Math.min(member.size ?? 0, 8)) : this.tsType(m.type);
       out.push(`${propName(m.name)}${t.kind === 'union' ? '?' : ''}: ${type};`);
     }
     return out;
@@ -216,8 +237,8 @@ class Generator {
 
   #enumDeclaration(t: BtfType): string {
     const name = this.#names.get(t.id) as string;
-    const big = t.kind === 'enum64';
-    const values = (t.values ?? []).map((v) => `  ${propName(v.name)}: ${big ? `${v.value}n` : v.value},`);
+    const big = t.kind === 'enum64' && !this.#numbers;
+    const values = (t.values ?? []).map((v) => `  ${propName(v.name)}: ${big ? `${v.value}n` : Number(v.value)},`);
     return [
       `/** enum ${t.name}: its values (maps and globals read it as a ${big ? 'bigint' : 'number'}) */`,
       `export const ${name} = {`,
