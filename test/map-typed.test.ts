@@ -103,6 +103,30 @@ describe('typed map views (from BTF)', () => {
     expect(() => obj.map('events').ringBuffer({ type: 'nope' })).toThrow(/no type named 'nope'/);
   });
 
+  test('a record shorter than its type is a RangeError, read one by one or in place', async () => {
+    obj.close();
+    obj = BpfObject.open(fixture('types'));
+    obj.globals.set('target_tgid', process.pid);
+    await obj.load();
+    using link = obj.program('on_getpriority').attach();
+    void link;
+    const size = obj.btf!.sizeOf(obj.btf!.find('record', 'struct')!.id);
+    const message = `a 32-byte record is shorter than struct record (${size} bytes)`;
+    using ring = obj.map('events').ringBuffer({ type: 'record' }); // struct event records: 32 bytes
+    using perf = obj.map('perf_events').perfBuffer({ type: 'record' });
+    getpriority(2);
+    expect(() => ring.drain()).toThrow(new RangeError(message));
+    // perf samples carry 4 bytes of padding: 36 bytes
+    expect(() => perf.drain()).toThrow(new RangeError(message.replace('32-byte', '36-byte')));
+    getpriority(1);
+    using again = obj.map('events').ringBuffer({ type: 'record' });
+    for await (const batch of again.batches()) {
+      expect(() => [...batch]).toThrow(new RangeError(message));
+      expect(() => batch.at(0)).toThrow(new RangeError(message));
+      break;
+    }
+  });
+
   test('batches of typed records decode in place with the compiled decoder, as drain() does', async () => {
     obj.close();
     obj = BpfObject.open(fixture('types'));

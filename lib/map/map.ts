@@ -578,7 +578,11 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     const codecs = this.#owner.codecs();
     if (!codecs) throw new TypeError(`object '${this.#owner.name}' has no BTF to decode '${type}' records with`);
     const codec = codecs.named(type) as Codec<T>;
-    return (data: Buffer) => decodeWith(codec, data, 0);
+    const size = codec.size;
+    return (data: Buffer) => {
+      if (data.length < size) throw recordTooShort(codec, data.length);
+      return decodeWith(codec, data, 0);
+    };
   }
 
   /** The BTF type's compiled decoder, reading a record in place (batches of ring buffers). */
@@ -586,8 +590,9 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     if (type === undefined) return undefined;
     const codec = this.#owner.codecs()?.named(type) as Codec<T> | undefined;
     if (!codec) return undefined;
-    return (view, offset, size) => {
-      if (size < codec.size) throw new RangeError(`a ${size}-byte record is shorter than ${codec.name} (${codec.size} bytes)`);
+    const size = codec.size;
+    return (view, offset, recordSize) => {
+      if (recordSize < size) throw recordTooShort(codec, recordSize);
       return codec.decode(view, offset);
     };
   }
@@ -657,4 +662,8 @@ function encodeWith<T>(codec: Codec<T>, value: T, size: number, what: string): U
 
 function decodeWith<T>(codec: Codec<T>, bytes: Buffer, offset: number): T {
   return codec.decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
+}
+
+function recordTooShort(codec: Codec, size: number): RangeError {
+  return new RangeError(`a ${size}-byte record is shorter than ${codec.name} (${codec.size} bytes)`);
 }
