@@ -1,13 +1,15 @@
 // An A/B of the decoded ring path between two builds of lib/, for a machine too noisy for
 // figures a day apart to compare (BENCHMARKS.md, "Decoded batches").
 //
-//   node dist/bench/decoded-ab.js --path view|type|hand [--lib DIR] [--tag NAME]
+//   node dist/bench/decoded-ab.js --path view|type|hand[-number] [--lib DIR] [--tag NAME]
 //
 // DIR is a compiled lib/ (default: this checkout's dist/lib). One process drains 1,000,000
 // 64-byte records of bench.bpf.o's ring 7 times (batchSize 32,768), summing each record's
 // `seq` bigint, and prints the median and best rate. Paths: `view`, a decodeView making
 // `{ seq, tail }` (the bench's); `type`, the compiled decoder of struct fill_head; `hand`,
-// a loop over batch.offset(i) that makes the same objects itself. Run builds in turn, in
+// a loop over batch.offset(i) that makes the same objects itself. With `-number` (view-number,
+// type-number, hand-number), `seq` is a number: two 32-bit reads in the decodeView and the
+// hand loop, and the object opened with `int64: 'number'` for the type. Run builds in turn, in
 // separate processes, several times each:
 //
 //   git archive <commit> lib typings tsconfig.json tsconfig.build.json package.json | tar -x -C /tmp/old
@@ -30,43 +32,52 @@ const { values: args } = parseArgs({
   options: { path: { type: 'string' }, lib: { type: 'string' }, tag: { type: 'string' } },
 });
 const which = args.path ?? 'view';
-if (!['view', 'type', 'hand'].includes(which)) throw new TypeError(`--path must be view, type or hand, got ${which}`);
+const PATHS = ['view', 'type', 'hand'].flatMap((p) => [p, `${p}-number`]);
+if (!PATHS.includes(which)) throw new TypeError(`--path must be one of ${PATHS.join(', ')}, got ${which}`);
+const numbers = which.endsWith('-number');
+const base = which.replace('-number', '');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { BpfObject } = require(path.resolve(args.lib ?? path.join(ROOT, 'dist', 'lib'))) as typeof Ebpf;
 
 interface Fill {
-  seq: bigint;
+  seq: bigint | number;
   tail: number;
 }
 
 async function main(): Promise<void> {
-  using obj = BpfObject.open(OBJECT);
+  using obj = BpfObject.open(OBJECT, numbers ? { int64: 'number' } : {});
   await obj.load();
   const packet = Buffer.alloc(64);
   const fill = () => obj.program('fill_64').testRun({ data: packet, repeat: RECORDS });
+  const seq64 = (view: DataView, offset: number): bigint | number =>
+    numbers ? view.getUint32(offset + 4, true) * 4294967296 + view.getUint32(offset, true) : view.getBigUint64(offset, true);
   const options =
-    which === 'view'
-      ? { decodeView: (view: DataView, offset: number): Fill => ({ seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) }) }
-      : which === 'type'
+    base === 'view'
+      ? { decodeView: (view: DataView, offset: number): Fill => ({ seq: seq64(view, offset), tail: view.getUint32(offset + 60, true) }) }
+      : base === 'type'
         ? { type: 'fill_head' }
         : {};
   using reader = obj.map('ring').ringBuffer<Fill>({ batchSize: BATCH, highWaterMark: 1 << 22, ...options });
   let checksum = 0n;
+  let sum = 0; // number paths: below 2^53 for these counts
   const rates: number[] = [];
   fill();
   let seen = 0;
   let start = process.hrtime.bigint();
   for await (const batch of reader.batches()) {
-    if (which === 'hand') {
+    if (base === 'hand') {
       const slab = batch.slab;
       const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
       for (let i = 0; i < batch.length; i++) {
         const offset = batch.offset(i);
-        const rec: Fill = { seq: view.getBigUint64(offset, true), tail: view.getUint32(offset + 60, true) };
-        checksum += rec.seq;
+        const rec: Fill = { seq: seq64(view, offset), tail: view.getUint32(offset + 60, true) };
+        if (numbers) sum += rec.seq as number;
+        else checksum += rec.seq as bigint;
       }
+    } else if (numbers) {
+      for (const rec of batch) sum += rec.seq as number;
     } else {
-      for (const rec of batch) checksum += rec.seq;
+      for (const rec of batch) checksum += rec.seq as bigint;
     }
     seen += batch.length;
     if (seen < RECORDS) continue;
@@ -80,6 +91,7 @@ async function main(): Promise<void> {
   }
   // The fills number their records 0, 1, 2... on from one fill to the next (a fresh
   // object): the sum shows every record was decoded, once.
+  if (numbers) checksum = BigInt(sum);
   const total = BigInt(RECORDS * REPEATS);
   const expected = (total * (total - 1n)) / 2n;
   if (checksum !== expected) throw new Error(`checksum ${checksum}, expected ${expected}`);
