@@ -191,7 +191,9 @@ export class Program {
    * Runs the program in the kernel without attaching it (BPF_PROG_TEST_RUN), on `data` as
    * its packet (XDP, tc, socket filters) and/or `ctx` as its context, `repeat` times.
    * Returns the last run's return value, the mean run time in ns, and the packet out.
-   * Synchronous: a large `repeat` blocks the event loop for that long.
+   * Synchronous: a large `repeat` blocks the event loop for that long. Signals sent to
+   * the thread meanwhile wait until the runs are over (the kernel would end them early
+   * with EINTR, some runs made and some not).
    */
   testRun(options: { data?: Uint8Array; ctx?: Uint8Array; repeat?: number } = {}): TestRunResult {
     this.#owner.assertLoaded('testRun');

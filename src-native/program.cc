@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -436,7 +438,18 @@ Napi::Value ProgramHandle::TestRun(const Napi::CallbackInfo& info) {
     opts.ctx_size_in = static_cast<uint32_t>(ctx.size);
   }
   opts.repeat = repeat;
-  Check(env, bpf_prog_test_run_opts(fd, &opts), "testRun", "program '" + name_ + "'");
+  // Signals wait for the run: the kernel ends a repeated run with EINTR as soon as a signal
+  // is pending on this thread (a child's SIGCHLD, a profiler's SIGPROF), after some of the
+  // runs have had their effects, so that error could be neither retried nor trusted.
+  // Blocked here, a signal goes to another thread of the process or is handled once the
+  // mask is back; SIGKILL still ends the process.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  int ret = bpf_prog_test_run_opts(fd, &opts);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  Check(env, ret, "testRun", "program '" + name_ + "'");
   Napi::Object result = Napi::Object::New(env);
   result.Set("retval", Napi::Number::New(env, opts.retval));
   result.Set("duration", Napi::Number::New(env, opts.duration));

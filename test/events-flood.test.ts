@@ -1,6 +1,7 @@
 // Ring and perf buffers under exact, syscall-free load: XDP programs run with
 // BPF_PROG_TEST_RUN write numbered records (flood.bpf.c).
 import { BpfObject, PerfBuffer, type PerfLost, type PerfRecord, RecordBatch } from '../lib';
+import { spawn } from 'node:child_process';
 import { fdCount, fixture, pinToOneCpu } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
@@ -113,6 +114,30 @@ describe('ring buffer under load', () => {
       await pending;
     }
     expect(fdCount()).toBe(before);
+  });
+});
+
+describe('test_run and signals', () => {
+  test('signals arriving during a long test_run wait for it: no EINTR, every run made once', async () => {
+    // The kernel ends a repeated run with EINTR when a signal is pending on the thread
+    // running it; testRun blocks signals for the syscall, so they are handled after it.
+    // SIGCHLD, as a child process's exit sends it: libuv handles it (it is not ignored)
+    // once this process has spawned a child, as it has here.
+    const sender = spawn('sh', ['-c', `while kill -CHLD ${process.pid}; do sleep 0.002; done`], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(sender.exitCode).toBeNull(); // still sending
+      produce('to_big', 200_000); // ~0.1 s of runs (all the 16 MiB ring holds), a signal every 2 ms
+      using reader = obj.map('big').ringBuffer({ decode: seqOf, batchSize: 1 << 20 });
+      const got = reader.drain(1 << 20);
+      expect(got.length).toBe(200_000);
+      expect(got[199_999]).toBe(199_999);
+      expect(reader.stats.dropped).toBe(0);
+    } finally {
+      const exited = new Promise((resolve) => sender.once('exit', resolve));
+      sender.kill('SIGKILL');
+      await exited;
+    }
   });
 });
 
