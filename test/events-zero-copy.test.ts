@@ -3,7 +3,7 @@
 // and only then may the kernel (or the pool) reuse its memory. flood.bpf.c writes
 // numbered 64-byte records with BPF_PROG_TEST_RUN: exact counts, no timing.
 import { BpfError, BpfObject, type PerfRecord, RecordBatch, RingBuffer } from '../lib';
-import { fixture, pinToOneCpu } from './helpers/kernel';
+import { fixture } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
 const RECORD_SPACE = 64 + 8; // a record and its ring header
@@ -11,16 +11,6 @@ const seqOf = (data: Buffer) => Number(data.readBigUInt64LE(0));
 const released = (e: unknown) => e instanceof BpfError && e.code === 'EBADF' && /batch was released/.test(e.message);
 
 let obj: BpfObject;
-// Every test_run of this file on one CPU: perf samples go to the ring of the CPU that
-// wrote them, and the perf tests below order and count what one ring holds.
-let pinned: ReturnType<typeof pinToOneCpu>;
-// On Node 22 and later, a test_run right after taskset's spawnSync ends with EINTR even
-// with signals blocked (not understood yet): one turn of the loop first.
-beforeAll(async () => {
-  pinned = pinToOneCpu();
-  await new Promise((resolve) => setTimeout(resolve, 20));
-});
-afterAll(() => pinned.restore());
 
 beforeEach(async () => {
   obj = BpfObject.open(fixture('flood'));
@@ -212,8 +202,10 @@ describe('pause() and resume()', () => {
     reader.resume(); // twice is once
     seen.push(seqOf(((await waiting).value as PerfRecord).data));
     while (seen.length < 20) seen.push(seqOf(((await it.next()).value as PerfRecord).data));
-    // What was queued came first, then what was written while paused, all in order (one CPU).
-    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // What was queued came first, in order; the rest in order per CPU, which perf buffers
+    // do not merge (a fill may run on either CPU).
+    expect(seen.slice(0, queued + 1)).toEqual(Array.from({ length: queued + 1 }, (_, i) => i));
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(reader.stats.lost).toBe(0);
     await it.return?.(undefined);
   });
@@ -366,18 +358,22 @@ describe('perf buffer batches, in place or from a slab pool', () => {
     const held = (await it.next()).value as RecordBatch<PerfRecord>;
     expect(held.length).toBe(40);
     expect(held.offset(0) % 8).toBe(4); // in place: a sample's bytes follow its 12 bytes of headers
-    expect((held.at(0) as PerfRecord).cpu).toBe(pinned.cpu);
+    const cpu = (held.at(0) as PerfRecord).cpu;
+    // test_run writes every sample of one call on the CPU it runs on, which the scheduler
+    // picks: rounds that land on the other CPU are drained and do not count.
     const onHeldCpu = (n: number): PerfRecord[] => {
-      produce('to_perf', n);
-      const records = reader.drain() as PerfRecord[];
-      expect(records.every((r) => r.cpu === pinned.cpu)).toBe(true);
-      return records;
+      for (let attempt = 0; attempt < 50; attempt++) {
+        produce('to_perf', n);
+        const records = reader.drain() as PerfRecord[];
+        if (records.length > 0 && records.every((r) => r.cpu === cpu)) return records;
+      }
+      throw new Error(`no test_run landed on CPU ${cpu}`);
     };
     expect(onHeldCpu(40)).toHaveLength(11); // room for 11 while the held batch's 40 keep their space
     expect(reader.stats.lost).toBe(0); // the kernel reports a loss with the ring's next record
     held.release();
     expect(onHeldCpu(5)).toHaveLength(5);
-    expect(reader.stats.lostByCpu[pinned.cpu]).toBe(29);
+    expect(reader.stats.lostByCpu[cpu]).toBe(29);
     await it.return(undefined);
   });
 
