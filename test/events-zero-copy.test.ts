@@ -318,6 +318,52 @@ describe('decodeView', () => {
       { seq: 301, how: 'decode' },
     ]);
   });
+  test('readers with decoders of their own iterate side by side, each decoding with its own', async () => {
+    // Iteration over a uniform batch is compiled per decoder: two batches iterated at once,
+    // two readers sharing one decoder, and a decoder that throws, each kept apart.
+    produce('to_big', 6);
+    produce('to_small', 6);
+    const asSeq = (view: DataView, offset: number) => ({ seq: Number(view.getBigUint64(offset, true)) });
+    const asPair = (view: DataView, offset: number, size: number, map: string) => [map, size, view.getUint32(offset, true)] as const;
+    using big = obj.map('big').ringBuffer({ batchSize: 1000, decodeView: asSeq });
+    using small = obj.map('small').ringBuffer({ batchSize: 1000, decodeView: asPair });
+    const bigBatches = big.batches()[Symbol.asyncIterator]();
+    const smallBatches = small.batches()[Symbol.asyncIterator]();
+    const a = (await bigBatches.next()).value as RecordBatch<{ seq: number }>;
+    const b = (await smallBatches.next()).value as RecordBatch<readonly [string, number, number]>;
+    const ia = a[Symbol.iterator]();
+    const ib = b[Symbol.iterator]();
+    const got: unknown[] = [];
+    for (let i = 0; i < 6; i++) got.push(ia.next().value, ib.next().value);
+    expect(got).toEqual(Array.from({ length: 6 }, (_, i) => [{ seq: i }, ['small', 64, i]]).flat());
+    expect(ia.next()).toEqual({ value: undefined, done: true });
+    expect(ib.next()).toEqual({ value: undefined, done: true });
+    await bigBatches.return(undefined);
+    await smallBatches.return(undefined);
+
+    produce('to_big', 3);
+    using same = obj.map('big').ringBuffer({ batchSize: 1000, decodeView: asSeq });
+    for await (const batch of same.batches()) {
+      expect([...batch]).toEqual([{ seq: 6 }, { seq: 7 }, { seq: 8 }]);
+      break;
+    }
+    produce('to_big', 2);
+    using failing = obj.map('big').ringBuffer({
+      batchSize: 1000,
+      decodeView: (view, offset) => {
+        const seq = Number(view.getBigUint64(offset, true));
+        if (seq === 10) throw new RangeError(`record ${seq} refused`);
+        return seq;
+      },
+    });
+    for await (const batch of failing.batches()) {
+      const records = batch[Symbol.iterator]();
+      expect(records.next().value).toBe(9);
+      expect(() => records.next()).toThrow(new RangeError('record 10 refused'));
+      break;
+    }
+  });
+
   test('mixed batches decode in place too, and iteration stops at a release with EBADF', async () => {
     produce('to_big_mixed', 40);
     using reader = obj.map('big').ringBuffer({

@@ -207,7 +207,8 @@ export class RecordBatch<T> implements Iterable<T> {
     const decodeView = this.#decodeView;
     if (decodeView !== undefined && this.#stride !== 0) {
       this.#check();
-      return new UniformIterator(this, this.#slabView(), decodeView, this.#first, this.#stride, this.#length, this.#size, this.#from(this.#source));
+      const Iterator = uniformIterator(decodeView);
+      if (Iterator) return new Iterator(this, this.#slabView(), this.#first, this.#stride, this.#length, this.#size, this.#from(this.#source));
     }
     return new RecordIterator(this);
   }
@@ -218,44 +219,83 @@ function releasedError(): Error {
   return bpfError('recordBatch', 'EBADF', 'the batch was released (the loop moved on, or the reader closed): take batch.copy() to keep a batch');
 }
 
+/** The iterator of a uniform batch's records for one decoder (see uniformIterator). */
+type UniformIteratorClass<T> = new (batch: RecordBatch<T>, view: DataView, first: number, stride: number, length: number, size: number, from: string) => IterableIterator<T>;
+
 /**
- * The records of a uniform batch decoded in place: the offset advances by the stride, and
- * the decoder is called directly with the batch's one source (no at(i) per record).
+ * A decodeView that is a struct's compiled decoder behind a check of the record's size
+ * (BTF-typed readers): iteration makes the check once per batch, whose records all have
+ * one size, and calls the struct's decoder itself.
  */
-class UniformIterator<T> implements IterableIterator<T> {
-  readonly #batch: RecordBatch<T>;
-  readonly #view: DataView;
-  readonly #decode: InPlaceDecoder<T>;
-  readonly #stride: number;
-  readonly #end: number;
-  readonly #size: number;
-  readonly #from: string;
-  #offset: number;
+export interface CheckedDecoder<T> extends InPlaceDecoder<T> {
+  [checkedDecoder]: { decode: (view: DataView, offset: number) => T; size: number; tooShort: (size: number) => Error };
+}
+export const checkedDecoder = Symbol('ebpf.checkedDecoder');
 
-  constructor(batch: RecordBatch<T>, view: DataView, decode: InPlaceDecoder<T>, first: number, stride: number, length: number, size: number, from: string) {
-    this.#batch = batch;
-    this.#view = view;
-    this.#decode = decode;
-    this.#offset = first;
-    this.#stride = stride;
-    this.#end = first + length * stride;
-    this.#size = size;
-    this.#from = from;
+// The body of every uniform iterator class. Each class is compiled for one decoder by
+// `new Function`: V8 keeps type feedback per compiled function, so each decoder's call is
+// then seen alone and inlined, where one class shared by every reader of a process sees
+// every decoder (measured: a decodeView after four other decoders ran 22-75% faster in a
+// class of its own). The records' offsets step by the stride.
+const UNIFORM_ITERATOR = `"use strict";
+return class UniformIterator {
+  constructor(batch, view, first, stride, length, size, from) {
+    if (size < minSize) throw tooShort(size);
+    this.batch = batch;
+    this.view = view;
+    this.offset = first;
+    this.stride = stride;
+    this.end = first + length * stride;
+    this.size = size;
+    this.from = from;
   }
-
-  next(): IteratorResult<T> {
-    const offset = this.#offset;
-    if (offset < this.#end) {
-      if (this.#batch.released) throw releasedError();
-      this.#offset = offset + this.#stride;
-      return { value: this.#decode(this.#view, offset, this.#size, this.#from), done: false };
+  next() {
+    const offset = this.offset;
+    if (offset < this.end) {
+      if (this.batch.released) throw releasedError();
+      this.offset = offset + this.stride;
+      return { value: decode(this.view, offset, this.size, this.from), done: false };
     }
     return { value: undefined, done: true };
   }
-
-  [Symbol.iterator](): IterableIterator<T> {
+  [Symbol.iterator]() {
     return this;
   }
+};`;
+
+type CompileUniformIterator<T> = (
+  decode: InPlaceDecoder<T> | ((view: DataView, offset: number) => T),
+  minSize: number,
+  tooShort: (size: number) => Error,
+  released: () => Error,
+) => UniformIteratorClass<T>;
+
+const uniformIterators = new WeakMap<object, UniformIteratorClass<unknown>>();
+let codeGeneration = true; // false where the process refuses it (--disallow-code-generation-from-strings)
+
+/**
+ * The uniform iterator class of `decodeView`, compiled at its first batch and kept while
+ * the decoder lives; undefined where code generation is refused (iteration then goes
+ * through at(i)).
+ */
+function uniformIterator<T>(decodeView: InPlaceDecoder<T>): UniformIteratorClass<T> | undefined {
+  const checked = (decodeView as Partial<CheckedDecoder<T>>)[checkedDecoder];
+  const key = checked?.decode ?? decodeView;
+  let made = uniformIterators.get(key) as UniformIteratorClass<T> | undefined;
+  if (made === undefined) {
+    if (!codeGeneration) return undefined;
+    let compile: CompileUniformIterator<T>;
+    try {
+      compile = new Function('decode', 'minSize', 'tooShort', 'releasedError', UNIFORM_ITERATOR) as CompileUniformIterator<T>;
+    } catch {
+      codeGeneration = false;
+      return undefined;
+    }
+    made = checked ? compile(checked.decode, checked.size, checked.tooShort, releasedError) : compile(decodeView, 0, releasedError, releasedError);
+    Object.setPrototypeOf(made.prototype, iteratorPrototype);
+    uniformIterators.set(key, made as UniformIteratorClass<unknown>);
+  }
+  return made;
 }
 
 /** The records of a RecordBatch, decoded one by one by `at(i)`. */
@@ -283,7 +323,6 @@ class RecordIterator<T> implements IterableIterator<T> {
 // Iterator helpers (map, filter, take... where the runtime has them), as generators have.
 const iteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())) as object;
 Object.setPrototypeOf(RecordIterator.prototype, iteratorPrototype);
-Object.setPrototypeOf(UniformIterator.prototype, iteratorPrototype);
 
 /**
  * Decodes a record in place: `offset` and `size` locate it in `view`, which spans the

@@ -2,6 +2,7 @@ import type { NativeMapHandle } from '../../typings/native';
 import { type Codec, intLayoutOf } from '../btf/codec';
 import { PerfBuffer, type PerfBufferOptions, type PerfRecord } from '../events/perf-buffer';
 import { RingBuffer, type RingBufferOptions } from '../events/ring-buffer';
+import { type CheckedDecoder, type InPlaceDecoder, checkedDecoder } from '../events/reader';
 import { native } from '../binding';
 import { bpfError } from '../errors';
 import { type MapInfo, bySystemId, checkId } from '../system';
@@ -591,10 +592,15 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
     const codec = this.#owner.codecs()?.named(type) as Codec<T> | undefined;
     if (!codec) return undefined;
     const size = codec.size;
-    return (view, offset, recordSize) => {
+    const decode: InPlaceDecoder<T> = (view, offset, recordSize) => {
       if (recordSize < size) throw recordTooShort(codec, recordSize);
       return codec.decode(view, offset);
     };
+    // Iteration over a batch checks the size once (a batch's records have one size) and calls the struct's decoder.
+    const checked: CheckedDecoder<T> = Object.assign(decode, {
+      [checkedDecoder]: { decode: codec.decode, size, tooShort: (recordSize: number) => recordTooShort(codec, recordSize) },
+    });
+    return checked;
   }
 
   toString(): string {
