@@ -3,7 +3,7 @@
 // and only then may the kernel (or the pool) reuse its memory. flood.bpf.c writes
 // numbered 64-byte records with BPF_PROG_TEST_RUN: exact counts, no timing.
 import { BpfError, BpfObject, type PerfRecord, RecordBatch, RingBuffer } from '../lib';
-import { fixture } from './helpers/kernel';
+import { DIST_INDEX, fixture, runNode, writeScript } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
 const RECORD_SPACE = 64 + 8; // a record and its ring header
@@ -362,6 +362,56 @@ describe('decodeView', () => {
       expect(() => records.next()).toThrow(new RangeError('record 10 refused'));
       break;
     }
+  });
+
+  test('a process that refuses code generation from strings decodes by BTF type and iterates all the same', async () => {
+    // Typed decoders and batch iterators are compiled with new Function where the process
+    // allows it; under --disallow-code-generation-from-strings they are interpreted.
+    const script = writeScript(
+      'no-codegen.js',
+      `const os = require('node:os');
+const { BpfObject } = require(${JSON.stringify(DIST_INDEX)});
+(async () => {
+  let compiled = true;
+  try { new Function('return 1'); } catch { compiled = false; }
+  const obj = BpfObject.open(${JSON.stringify(fixture('types'))});
+  obj.globals.set('target_tgid', process.pid);
+  obj.globals.set('multiplier', 3);
+  await obj.load();
+  const link = obj.program('on_getpriority').attach();
+  const typed = obj.map('events').ringBuffer({ type: 'event', batchSize: 1000 });
+  for (let i = 0; i < 3; i++) os.getPriority(0);
+  const out = { compiled };
+  for await (const batch of typed.batches()) {
+    out.typed = [...batch].map((e) => [e.pid === process.pid, e.multiplier, e.counter]);
+    out.at = batch.at(-1).counter;
+    break;
+  }
+  const view = obj.map('events').ringBuffer({ decodeView: (v, o) => v.getUint32(o + 4, true), batchSize: 1000 });
+  os.getPriority(0);
+  for await (const batch of view.batches()) {
+    out.view = [...batch];
+    break;
+  }
+  link.close();
+  obj.close();
+  console.log(JSON.stringify(out, (k, v) => (typeof v === 'bigint' ? String(v) : v)));
+})().catch((e) => { console.error(e); process.exitCode = 1; });
+`,
+    );
+    const r = await runNode(script, [], { nodeArgs: ['--disallow-code-generation-from-strings'] });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      compiled: false,
+      typed: [
+        [true, 3, '3'],
+        [true, 3, '6'],
+        [true, 3, '9'],
+      ],
+      at: '9',
+      view: [3],
+    });
+    expect(r.code).toBe(0);
   });
 
   test('mixed batches decode in place too, and iteration stops at a release with EBADF', async () => {

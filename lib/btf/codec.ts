@@ -319,6 +319,8 @@ interface Field {
   member?: number;
 }
 
+let codeGeneration = true;
+
 /**
  * A struct's or union's decoder, compiled once per type: one object literal with every
  * field (one hidden class for all the records of a type), each scalar field read by the
@@ -326,16 +328,16 @@ interface Field {
  * bitfields by readBits. Field names go in as JSON strings.
  */
 function compileDecode(fields: Field[]): (view: DataView, offset: number) => Record<string, unknown> {
-  if (fields.some((f) => f.name === '__proto__')) {
-    // In an object literal that name would set the prototype: assign field by field.
-    return (view, offset) => {
-      const out: Record<string, unknown> = {};
-      for (const f of fields) {
-        out[f.name] = f.bitSize ? readBits(view, offset + f.offset, f.bitOffset, f.bitSize, f.signed, f.bigBits) : f.codec.decode(view, offset + f.offset);
-      }
-      return out;
-    };
-  }
+  // Field by field: for a field named __proto__ (in an object literal that name would set
+  // the prototype), and where the process refuses code generation from strings.
+  const byField = (view: DataView, offset: number) => {
+    const out: Record<string, unknown> = {};
+    for (const f of fields) {
+      out[f.name] = f.bitSize ? readBits(view, offset + f.offset, f.bitOffset, f.bitSize, f.signed, f.bigBits) : f.codec.decode(view, offset + f.offset);
+    }
+    return out;
+  };
+  if (!codeGeneration || fields.some((f) => f.name === '__proto__')) return byField;
   const members = fields.map((f, i) => {
     const name = JSON.stringify(f.name);
     if (f.bitSize) return `${name}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.bigBits})`;
@@ -343,10 +345,13 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
     if (read !== undefined) return `${name}: view.${read.replaceAll('@', `offset + ${f.offset}`)}`;
     return `${name}: codecs[${i}].decode(view, offset + ${f.offset})`;
   });
-  const factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as (
-    codecs: Codec[],
-    bits: typeof readBits,
-  ) => (view: DataView, offset: number) => Record<string, unknown>;
+  let factory: (codecs: Codec[], bits: typeof readBits) => (view: DataView, offset: number) => Record<string, unknown>;
+  try {
+    factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as typeof factory;
+  } catch {
+    codeGeneration = false; // --disallow-code-generation-from-strings
+    return byField;
+  }
   return factory(
     fields.map((f) => f.codec),
     readBits,
