@@ -125,6 +125,22 @@ describe('typed map views (from BTF)', () => {
       expect(() => batch.at(0)).toThrow(new RangeError(message));
       break;
     }
+    // The struct's own decode passed as a plain decodeView (no size check asked for) is
+    // iterated first: the typed reader of the same struct keeps its check all the same.
+    const decode = obj.map('records').codecs.value.decode;
+    getpriority(1);
+    using plainCodec = obj.map('events').ringBuffer({ decodeView: decode, batchSize: 10 });
+    for await (const batch of plainCodec.batches()) {
+      const records = batch[Symbol.iterator]();
+      expect(() => records.next()).not.toThrow(new RangeError(message)); // reads past the record: DataView's own error, or an object
+      break;
+    }
+    getpriority(1);
+    using typedAfter = obj.map('events').ringBuffer({ type: 'record' });
+    for await (const batch of typedAfter.batches()) {
+      expect(() => [...batch]).toThrow(new RangeError(message));
+      break;
+    }
   });
 
   test('batches of typed records decode in place with the compiled decoder, as drain() does', async () => {

@@ -348,7 +348,8 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
   let factory: (codecs: Codec[], bits: typeof readBits) => (view: DataView, offset: number) => Record<string, unknown>;
   try {
     factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as typeof factory;
-  } catch {
+  } catch (e) {
+    if (!(e instanceof EvalError)) throw e;
     codeGeneration = false; // --disallow-code-generation-from-strings
     return byField;
   }

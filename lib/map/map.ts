@@ -596,7 +596,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
       if (recordSize < size) throw recordTooShort(codec, recordSize);
       return codec.decode(view, offset);
     };
-    // Iteration over a batch checks the size once (a batch's records have one size) and calls the struct's decoder.
+    // Iteration over a uniform batch checks its one record size and calls the struct's decoder itself.
     const checked: CheckedDecoder<T> = Object.assign(decode, {
       [checkedDecoder]: { decode: codec.decode, size, tooShort: (recordSize: number) => recordTooShort(codec, recordSize) },
     });
