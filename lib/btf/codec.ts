@@ -9,6 +9,7 @@
 //   enum -> number (or its enumerator's name, with { enums: 'names' }); pointer -> bigint
 // The host is little-endian (x86-64); bitfields follow its layout.
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, type Btf, type BtfType } from './btf';
+import { compileFunction } from '../codegen';
 
 export interface Codec<T = unknown> {
   /** Bytes of one value. */
@@ -319,8 +320,6 @@ interface Field {
   member?: number;
 }
 
-let codeGeneration = true;
-
 /**
  * A struct's or union's decoder, compiled once per type: one object literal with every
  * field (one hidden class for all the records of a type), each scalar field read by the
@@ -337,7 +336,7 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
     }
     return out;
   };
-  if (!codeGeneration || fields.some((f) => f.name === '__proto__')) return byField;
+  if (fields.some((f) => f.name === '__proto__')) return byField;
   const members = fields.map((f, i) => {
     const name = JSON.stringify(f.name);
     if (f.bitSize) return `${name}: readBits(view, offset + ${f.offset}, ${f.bitOffset}, ${f.bitSize}, ${f.signed}, ${f.bigBits})`;
@@ -345,14 +344,11 @@ function compileDecode(fields: Field[]): (view: DataView, offset: number) => Rec
     if (read !== undefined) return `${name}: view.${read.replaceAll('@', `offset + ${f.offset}`)}`;
     return `${name}: codecs[${i}].decode(view, offset + ${f.offset})`;
   });
-  let factory: (codecs: Codec[], bits: typeof readBits) => (view: DataView, offset: number) => Record<string, unknown>;
-  try {
-    factory = new Function('codecs', 'readBits', `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`) as typeof factory;
-  } catch (e) {
-    if (!(e instanceof EvalError)) throw e;
-    codeGeneration = false; // --disallow-code-generation-from-strings
-    return byField;
-  }
+  const factory = compileFunction<(codecs: Codec[], bits: typeof readBits) => (view: DataView, offset: number) => Record<string, unknown>>(
+    ['codecs', 'readBits'],
+    `"use strict"; return function decode(view, offset) { return { ${members.join(', ')} }; };`,
+  );
+  if (!factory) return byField;
   return factory(
     fields.map((f) => f.codec),
     readBits,

@@ -6,6 +6,7 @@
 // straight from the slab without an object per record.
 import type { NativeBatch, NativeBatchCallback, NativeReaderHandle } from '../../typings/native';
 import { bpfError } from '../errors';
+import { compileFunction } from '../codegen';
 import type { Closable, ObjectContext } from '../resource';
 import { Wakeups, closingIterator } from './wakeups';
 
@@ -278,7 +279,6 @@ type CompileUniformIterator<T> = (
 // typed reader's size check, nor lose it.
 const plainIterators = new WeakMap<object, UniformIteratorClass<unknown>>();
 const checkedIterators = new WeakMap<object, UniformIteratorClass<unknown>>();
-let codeGeneration = true; // false where the process refuses it (--disallow-code-generation-from-strings)
 
 /**
  * The uniform iterator class of `decodeView`, compiled at its first batch and kept while
@@ -291,15 +291,8 @@ function uniformIterator<T>(decodeView: InPlaceDecoder<T>): UniformIteratorClass
   const key = checked?.decode ?? decodeView;
   let made = cache.get(key) as UniformIteratorClass<T> | undefined;
   if (made === undefined) {
-    if (!codeGeneration) return undefined;
-    let compile: CompileUniformIterator<T>;
-    try {
-      compile = new Function('decode', 'minSize', 'tooShort', 'releasedError', UNIFORM_ITERATOR) as CompileUniformIterator<T>;
-    } catch (e) {
-      if (!(e instanceof EvalError)) throw e;
-      codeGeneration = false;
-      return undefined;
-    }
+    const compile = compileFunction<CompileUniformIterator<T>>(['decode', 'minSize', 'tooShort', 'releasedError'], UNIFORM_ITERATOR);
+    if (!compile) return undefined;
     made = checked ? compile(checked.decode, checked.size, checked.tooShort, releasedError) : compile(decodeView, 0, releasedError, releasedError);
     Object.setPrototypeOf(made.prototype, iteratorPrototype);
     cache.set(key, made as UniformIteratorClass<unknown>);
