@@ -584,8 +584,16 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
     }
   }
 
+  /** Drains the kernel buffers now; a failure ends the reader as a failed poll does (it may run from a timer, where a throw would be uncaught). */
   #consumeNow(): void {
-    for (const [slab, meta, token, bytes, lost] of this.#handle.consume()) this.#onBatch(null, slab, meta, token, bytes, lost);
+    let batches: NativeBatch[];
+    try {
+      batches = this.#handle.consume();
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    for (const [slab, meta, token, bytes, lost] of batches) this.#onBatch(null, slab, meta, token, bytes, lost);
   }
 
   #pause(): void {
