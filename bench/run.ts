@@ -1,10 +1,12 @@
 // npm run bench [-- --quick] [--records N] [--repeats R] [--live N] [--npm-bpf DIR] [--json]   (BENCH_TRACE=1: each sample on stderr)
+// bash scripts/bench-bcc.sh [run.js options]: the same under QEMU on Debian's kernel, with bcc's Python consumer
 //
 // Consumer-only throughput (fill a ring with BPF_PROG_TEST_RUN, then drain), a live
 // producer (a tracepoint on getppid() called in a loop by a child process: end-to-end
 // rate, latency, loss and consumer CPU) and map operations, for this package and for a C
 // program using libbpf directly on the same bench.bpf.o, in one run; then the
-// alternatives that run here (bpftrace -f json read by Node; the npm `bpf` package for map
+// alternatives that run here (bpftrace -f json read by Node; bcc's Python ring buffer consumer
+// where bcc can compile; the npm `bpf` package for map
 // operations, from --npm-bpf DIR). Prints tables of medians and ratios (BENCHMARKS.md).
 // Every case also records the process's CPU time: on a shared machine, records per
 // CPU-second are steadier than records per wall-clock second.
@@ -453,6 +455,42 @@ async function liveNode(obj: BpfObject): Promise<Sample> {
   return { case: 'live', ...time, count: seen, bytes: seen * 64, produced: calls, dropped, ...percentiles(latency, Math.min(seen, calls)) };
 }
 
+/**
+ * bcc's Python ring buffer consumer (bench/bcc_consumer.py) on the same 64-byte fill, when
+ * python3-bpfcc is installed and bcc can compile for this kernel (it needs the running
+ * kernel's headers: the QEMU harness has them, scripts/bench-bcc.sh). Samples, or why not.
+ */
+function bccCases(): Sample[] | string {
+  // Debian's python3, which python3-bpfcc installs for (another python3 may come first on PATH).
+  const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  try {
+    execFileSync(python, ['-c', 'import bcc'], { stdio: 'ignore' });
+  } catch {
+    return 'bcc: not installed (Debian package python3-bpfcc)';
+  }
+  // bcc compiles its C text at run time against the running kernel's headers: the build tree
+  // under /lib/modules, or the kheaders archive the kernel may carry. Without either it cannot
+  // start, so say so instead of letting it fail.
+  const release = os.release();
+  const noHeaders = `bcc: cannot compile here, no headers for kernel ${release} (bash scripts/bench-bcc.sh runs it under QEMU on Debian's kernel)`;
+  if (!fs.existsSync(`/lib/modules/${release}/build`) && !fs.existsSync('/sys/kernel/kheaders.tar.xz')) return noHeaders;
+  const script = path.join(ROOT, 'bench', 'bcc_consumer.py');
+  try {
+    return parseSamples(execFileSync(python, [script, BASELINE, String(RECORDS), String(REPEATS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? '');
+    if (/kernel headers/i.test(stderr)) return noHeaders;
+    // clang's own errors come first in bcc's output, the Python traceback last: keep both.
+    const lines = stderr.trim().split('\n');
+    const errors = lines.filter((l) => /error:/.test(l)).slice(0, 5);
+    const detail = [...errors, ...lines.slice(-1)].join(' / ');
+    // A compile failure is bcc's trouble with this kernel's headers: report it with the other
+    // alternatives. Anything else is a fault in the consumer script and stops the bench.
+    if (/Failed to compile BPF module/.test(stderr)) return `bcc: cannot compile for kernel ${release}: ${detail}`;
+    throw new Error(`bench: bcc_consumer.py failed: ${detail}`);
+  }
+}
+
 function hasCommand(name: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
@@ -609,6 +647,9 @@ async function main(): Promise<void> {
   } else {
     alternatives.push('bpftrace: not installed (Debian package bpftrace)');
   }
+  const bcc = bccCases();
+  if (typeof bcc === 'string') alternatives.push(bcc);
+  else nodeSamples.push(...bcc);
   if (args['npm-bpf']) nodeSamples.push(...npmBpfCases(args['npm-bpf']));
   else alternatives.push('npm bpf: not measured (pass --npm-bpf DIR, a directory where `npm install --no-save bpf` ran)');
   const node = rates(nodeSamples);
@@ -643,6 +684,8 @@ async function main(): Promise<void> {
   row('.bss global read by name (globals.get) vs lookup syscall', m(node, 'global_by_name'), m(node, 'map_lookup'));
   row('live getppid() tracepoint, end to end (vs C)', m(node, 'live'), m(c, 'live'), '');
   row('live: ebpf vs bpftrace -f json read by Node', m(node, 'live'), m(node, 'live_bpftrace'), '≥ 10×');
+  row("ring 64 B: ebpf batches() in place vs bcc's Python consumer", m(node, 'ring_64'), m(node, 'bcc_ring_64'), '≥ 10×');
+  row("ring 64 B: ebpf decoded to objects (decodeView) vs bcc's Python consumer", m(node, 'ring_64_decoded_view'), m(node, 'bcc_ring_64'), '');
   row('hash map update: ebpf vs npm bpf', m(node, 'map_update'), m(node, 'npm_bpf_update'), '');
   row('hash map lookup: ebpf vs npm bpf', m(node, 'map_lookup'), m(node, 'npm_bpf_lookup'), '');
 

@@ -4,6 +4,7 @@
 # addon and objects run there. Prints the guest's console; exits with the command's status.
 #
 #   bash scripts/qemu/run.sh [--kernel NAME] <command...>     e.g. node test/qemu/guest.js
+#   bash scripts/qemu/run.sh [--kernel NAME] --prepare        the set-up below only, no boot
 #
 # Kernels (NAME): bookworm (linux-image-amd64 of Debian 12: 6.1, the default) and
 # bookworm-backports (Debian 12's backported kernel: 6.12). Both have kprobes, fprobe
@@ -12,6 +13,9 @@
 # Set-up (first run): qemu-system-x86, busybox-static, cpio and kmod from Debian, and the
 # kernel package fetched with apt-get download and unpacked into deps/qemu/NAME/ (through
 # a private apt configuration for the backports suite; nothing is committed).
+#
+# Environment: EBPF_QEMU_ACCEL (tcg, the default, or kvm), EBPF_QEMU_MEMORY (MiB, 2048),
+# EBPF_QEMU_TIMEOUT (seconds, 600).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 log() { printf '[qemu] %s\n' "$*" >&2; }
@@ -25,6 +29,11 @@ case "$name" in
   bookworm | bookworm-backports) ;;
   *) echo "unknown kernel '$name': bookworm or bookworm-backports" >&2; exit 2 ;;
 esac
+prepare=0
+if [[ "${1:-}" == --prepare ]]; then
+  prepare=1
+  shift
+fi
 cache="$root/deps/qemu/$name"
 
 source "$root/scripts/apt.sh"
@@ -104,12 +113,21 @@ INIT
   (cd "$work" && find . | cpio -o -H newc --quiet | gzip -1 > "$initrd")
   rm -rf "$work"
 fi
+[[ $prepare == 1 ]] && exit 0
 
 cmd="cd $(printf %q "$PWD") && $(printf '%q ' "$@")"
 encoded="$(printf '%s' "$cmd" | base64 -w0)"
-log "booting $(basename "$kernel") (TCG)"
+# EBPF_QEMU_ACCEL=kvm (with a usable /dev/kvm) runs the guest at the host's speed, for
+# benchmarks (scripts/bench-bcc.sh); the tests keep TCG, which every machine has.
+accel="${EBPF_QEMU_ACCEL:-tcg}"
+case "$accel" in
+  tcg) accel_opts=(-accel tcg) ;;
+  kvm) accel_opts=(-accel kvm -cpu max) ;;
+  *) echo "EBPF_QEMU_ACCEL must be tcg or kvm, not '$accel'" >&2; exit 2 ;;
+esac
+log "booting $(basename "$kernel") (${accel^^})"
 out="$(mktemp)"
-timeout 600 qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot \
+timeout "${EBPF_QEMU_TIMEOUT:-600}" qemu-system-x86_64 "${accel_opts[@]}" -m "${EBPF_QEMU_MEMORY:-2048}" -smp 2 -nographic -no-reboot \
   -kernel "$kernel" -initrd "$initrd" \
   -append "console=ttyS0 quiet panic=-1 lsm=capability,bpf ebpf_cmd=$encoded" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
