@@ -117,7 +117,13 @@ export class BpfObject implements Disposable {
       throw new TypeError(`options.int64 must be 'bigint' or 'number', got ${String(options.int64)}`);
     }
     const { enums: _enums, int64: _int64, ...nativeOptions } = options;
-    return new BpfObject(new native.ObjectHandle(source, nativeOptions), options);
+    const handle = new native.ObjectHandle(source, nativeOptions);
+    try {
+      return new BpfObject(handle, options);
+    } catch (e) {
+      handle.close(); // what the object's views refused (a corrupt map, types) goes with it now
+      throw e;
+    }
   }
 
   /**

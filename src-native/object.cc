@@ -1,8 +1,15 @@
 #include "object.h"
 
+#include <bpf/btf.h>
+#include <elf.h>
+
 #include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <thread>
+#include <vector>
 
 #include "btf.h"
 #include "map.h"
@@ -24,6 +31,129 @@ Napi::Function ObjectHandle::Init(Napi::Env env) {
       InstanceAccessor("name", &ObjectHandle::GetName, nullptr),
   });
 }
+
+namespace {
+
+// The bytes of section `want` of a little-endian ELF64 image, when its headers are within
+// the image; false otherwise (libbpf then reports what is wrong with it). Read as libelf
+// reads them: whatever e_shentsize says, and with extended numbering (the count and the
+// names' index in section 0) when e_shnum or e_shstrndx says so.
+bool FindSection(const uint8_t* data, size_t size, const char* want, const uint8_t** out, size_t* out_size) {
+  Elf64_Ehdr eh;
+  if (size < sizeof(eh)) return false;
+  memcpy(&eh, data, sizeof(eh));
+  if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB) return false;
+  if (eh.e_shoff == 0 || eh.e_shoff > size || (size - eh.e_shoff) < sizeof(Elf64_Shdr)) return false;
+  auto header = [&](size_t i) {
+    Elf64_Shdr sh;
+    memcpy(&sh, data + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+    return sh;
+  };
+  Elf64_Shdr first = header(0);
+  uint64_t count = eh.e_shnum != 0 ? eh.e_shnum : first.sh_size;
+  uint64_t names_index = eh.e_shstrndx != SHN_XINDEX ? eh.e_shstrndx : first.sh_link;
+  if (count > (size - eh.e_shoff) / sizeof(Elf64_Shdr) || names_index >= count) return false;
+  Elf64_Shdr names = header(names_index);
+  if (names.sh_offset > size || names.sh_size > size - names.sh_offset) return false;
+  const char* table = reinterpret_cast<const char*>(data + names.sh_offset);
+  for (size_t i = 0; i < count; i++) {
+    Elf64_Shdr sh = header(i);
+    if (sh.sh_name >= names.sh_size) continue;
+    size_t room = names.sh_size - sh.sh_name;
+    if (strnlen(table + sh.sh_name, room) == room || strcmp(table + sh.sh_name, want) != 0) continue;
+    if (sh.sh_type == SHT_NOBITS || sh.sh_offset > size || sh.sh_size > size - sh.sh_offset) return false;
+    *out = data + sh.sh_offset;
+    *out_size = sh.sh_size;
+    return true;
+  }
+  return false;
+}
+
+// Every type id that the image's BTF refers to names one of its types, and every name
+// offset is within its strings; otherwise why not. libbpf 1.5 rejects such BTF when it
+// opens the object; older ones (a system libbpf, in a source build) follow them unchecked,
+// and Debian 12's 1.1 crashed on both (found by the corrupt-ELF test against the system
+// libbpf build, and by mutating our fixtures).
+std::string BadBtfReference(const uint8_t* data, size_t size) {
+  const uint8_t* section = nullptr;
+  size_t length = 0;
+  if (!FindSection(data, size, ".BTF", &section, &length) || length == 0) return "";
+  btf* types = btf__new(section, static_cast<__u32>(length));
+  if (types == nullptr) return "";  // libbpf rejects it itself, with its reason
+  uint32_t count = btf__type_cnt(types);
+  std::string why;
+  auto check = [&](uint32_t id, uint32_t target) {
+    if (target >= count && why.empty()) {
+      why = "its BTF type [" + std::to_string(id) + "] refers to type [" + std::to_string(target) + "], and the last is [" +
+            std::to_string(count - 1) + "]";
+    }
+  };
+  auto name = [&](uint32_t id, uint32_t offset) {
+    if (why.empty() && btf__name_by_offset(types, offset) == nullptr) {
+      why = "its BTF type [" + std::to_string(id) + "] has a name at offset " + std::to_string(offset) + ", past its strings";
+    }
+  };
+  for (uint32_t id = 1; id < count && why.empty(); id++) {
+    const btf_type* t = btf__type_by_id(types, id);
+    uint16_t n = btf_vlen(t);
+    name(id, t->name_off);
+    switch (btf_kind(t)) {
+      case BTF_KIND_PTR:
+      case BTF_KIND_TYPEDEF:
+      case BTF_KIND_VOLATILE:
+      case BTF_KIND_CONST:
+      case BTF_KIND_RESTRICT:
+      case BTF_KIND_FUNC:
+      case BTF_KIND_VAR:
+      case BTF_KIND_DECL_TAG:
+      case BTF_KIND_TYPE_TAG:
+        check(id, t->type);
+        break;
+      case BTF_KIND_ARRAY:
+        check(id, btf_array(t)->type);
+        check(id, btf_array(t)->index_type);
+        break;
+      case BTF_KIND_STRUCT:
+      case BTF_KIND_UNION:
+        for (uint16_t i = 0; i < n; i++) {
+          check(id, btf_members(t)[i].type);
+          name(id, btf_members(t)[i].name_off);
+        }
+        break;
+      case BTF_KIND_ENUM:
+        for (uint16_t i = 0; i < n; i++) name(id, btf_enum(t)[i].name_off);
+        break;
+      case BTF_KIND_ENUM64:
+        for (uint16_t i = 0; i < n; i++) name(id, btf_enum64(t)[i].name_off);
+        break;
+      case BTF_KIND_FUNC_PROTO:
+        check(id, t->type);
+        for (uint16_t i = 0; i < n; i++) {
+          check(id, btf_params(t)[i].type);
+          name(id, btf_params(t)[i].name_off);
+        }
+        break;
+      case BTF_KIND_DATASEC:
+        for (uint16_t i = 0; i < n; i++) check(id, btf_var_secinfos(t)[i].type);
+        break;
+      default:
+        break;
+    }
+  }
+  btf__free(types);
+  return why;
+}
+
+// Whether the libbpf in use is older than the one the package pins (1.5).
+bool OlderLibbpf() { return libbpf_major_version() < 1 || (libbpf_major_version() == 1 && libbpf_minor_version() < 5); }
+
+// Before an older libbpf opens an image: its BTF's type references.
+void CheckBtfReferences(Napi::Env env, const uint8_t* data, size_t size, const std::string& what) {
+  std::string why = BadBtfReference(data, size);
+  if (!why.empty()) ThrowBpfError(env, "open", EINVAL, what + ": " + why);
+}
+
+}  // namespace
 
 // new ObjectHandle(pathOrBytes, { name?, pinRoot?, btfPath?, tokenPath? })
 ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ObjectHandle>(info) {
@@ -58,11 +188,17 @@ ObjectHandle::ObjectHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ob
   LogCapture log;
   if (info[0].IsString()) {
     std::string path = GetString(env, info[0], "path");
+    if (OlderLibbpf()) {
+      std::ifstream file(path, std::ios::binary);  // unreadable: libbpf says why when it opens it
+      std::vector<uint8_t> image((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      CheckBtfReferences(env, image.data(), image.size(), path);
+    }
     obj_ = CheckPtr(env, [&] { return bpf_object__open_file(path.c_str(), &opts); }, "open", path, &log);
   } else {
     Bytes bytes = GetBytes(env, info[0], "object image");
     if (bytes.size == 0) ThrowBpfError(env, "open", EINVAL, "the object image is empty");
     image_.assign(bytes.data, bytes.data + bytes.size);
+    if (OlderLibbpf()) CheckBtfReferences(env, image_.data(), image_.size(), object_name.empty() ? "object image" : object_name);
     obj_ = CheckPtr(env, [&] { return bpf_object__open_mem(image_.data(), image_.size(), &opts); }, "open",
                     object_name.empty() ? "object image" : object_name, &log);
   }

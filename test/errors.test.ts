@@ -1,7 +1,57 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { sections } from '../fuzz/elf';
 import { BpfError, BpfObject, VerifierError } from '../lib';
 import { DIST_INDEX, fixture, hasCommand, runNode, writeScript } from './helpers/kernel';
+
+const BTF_KIND_ARRAY = 3;
+const BTF_KIND_FUNC = 12;
+
+interface BtfTypeAt {
+  /** Where the type starts in the image (name_off, info, then size or type). */
+  at: number;
+  kind: number;
+  type: number;
+  members: { name: string; type: number }[];
+}
+
+/** The BTF types of an ELF image, index = type id (0: void), with where each is, for mutating them. */
+function btfTypes(elf: Buffer): BtfTypeAt[] {
+  const btf = sections(elf).find((s) => s.name === '.BTF');
+  if (!btf) throw new Error('no .BTF section');
+  // The header: magic, version, flags, hdr_len, type_off, type_len, str_off, str_len.
+  const start = btf.offset + elf.readUInt32LE(btf.offset + 4);
+  const [typeOff, typeLen, strOff] = [8, 12, 16].map((o) => elf.readUInt32LE(btf.offset + o));
+  const name = (off: number) => elf.toString('latin1', start + strOff + off, elf.indexOf(0, start + strOff + off));
+  const types: BtfTypeAt[] = [{ at: -1, kind: 0, type: 0, members: [] }];
+  for (let at = start + typeOff; at < start + typeOff + typeLen; ) {
+    const info = elf.readUInt32LE(at + 4);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const members = kind === 4 || kind === 5 ? Array.from({ length: vlen }, (_, i) => ({ name: name(elf.readUInt32LE(at + 12 + 12 * i)), type: elf.readUInt32LE(at + 16 + 12 * i) })) : [];
+    types.push({ at, kind, type: elf.readUInt32LE(at + 8), members });
+    // What follows the 12 bytes of each kind (linux/btf.h), by kind.
+    at += 12 + ([0, 4, 0, 12, 12 * vlen, 12 * vlen, 8 * vlen, 0, 0, 0, 0, 0, 0, 8 * vlen, 4, 12 * vlen, 0, 4, 0, 12 * vlen][kind] ?? 0);
+  }
+  return types;
+}
+
+/** Each image, from its bytes and from a file, makes open() throw a BpfError like `fields`. */
+function expectOpenToThrow(images: Buffer[], fields: Record<string, unknown>): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-corrupt-'));
+  try {
+    for (const image of images) {
+      const file = path.join(dir, 'corrupt.bpf.o');
+      fs.writeFileSync(file, image);
+      for (const input of [image, file]) {
+        expect(() => BpfObject.open(input)).toThrow(expect.objectContaining({ name: 'BpfError', operation: 'open', ...fields }));
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('typed errors', () => {
   test('a program the verifier rejects: VerifierError with the verifier log', async () => {
@@ -67,6 +117,37 @@ describe('typed errors', () => {
     expect(btf).toBeDefined();
     elf.writeBigUInt64LE(0n, btf!.header + 32); // sh_size
     expect(() => BpfObject.open(elf)).toThrow(expect.objectContaining({ name: 'BpfError', code: 'EINVAL', operation: 'open' }));
+  });
+
+  test('BTF that names a type past its last, or a name past its strings, is a BpfError, never a crash', () => {
+    // libbpf 1.5 rejects both when it opens the object; a system libbpf 1.1 (source builds,
+    // the install fallback) followed them and crashed, so the addon checks first there.
+    const good = Buffer.from(fs.readFileSync(fixture('events')));
+    const func = btfTypes(good).find((t) => t.kind === BTF_KIND_FUNC);
+    expect(func).toBeDefined();
+    const pastTypes = Buffer.from(good);
+    pastTypes.writeUInt32LE(0x7fffff00, func!.at + 8); // the FUNC's type: no such type
+    const pastStrings = Buffer.from(good);
+    pastStrings.writeUInt32LE(0x7ffffff0, func!.at); // the FUNC's name: past the strings
+    expectOpenToThrow([pastTypes, pastStrings], { code: 'EINVAL' });
+    BpfObject.open(good).close();
+  });
+
+  test('a map whose values are larger than the kernel allows is a BpfError at open, not a huge buffer', () => {
+    // `__uint(value_size, 4)` of a perf event array is BTF: a member value_size, a pointer
+    // to an array of 4 elements (the same type as its key_size's). 8 MiB keys and values are
+    // more than any map holds (found by mutating fixtures: a 2.7 GB per-CPU value was a
+    // RangeError from Buffer.alloc).
+    const good = Buffer.from(fs.readFileSync(fixture('flood')));
+    const types = btfTypes(good);
+    const valueSize = types.flatMap((t) => t.members).find((m) => m.name === 'value_size');
+    expect(valueSize).toBeDefined();
+    const array = types[types[valueSize!.type].type];
+    expect(array.kind).toBe(BTF_KIND_ARRAY);
+    expect(good.readUInt32LE(array.at + 20)).toBe(4); // btf_array: type, index_type, nelems
+    const huge = Buffer.from(good);
+    huge.writeUInt32LE(8 << 20, array.at + 20);
+    expectOpenToThrow([huge], { code: 'E2BIG', message: expect.stringMatching(/map 'perf': its (keys|values) are 8388608 bytes, more than the kernel allows/) });
   });
 
   test('a missing file names the file', () => {

@@ -55,6 +55,23 @@ interface Scratch {
 
 const scratches = new WeakMap<NativeMapHandle, Scratch>();
 
+/** The largest key or value the kernel holds in a map (KMALLOC_MAX_SIZE on x86-64), and one CPU's value in a per-CPU map (PCPU_MIN_UNIT_SIZE). */
+const MAX_ENTRY_BYTES = 4 << 20;
+const MAX_PER_CPU_VALUE_BYTES = 32 << 10;
+
+/**
+ * A map whose key or value is larger than any the kernel creates (E2BIG) comes from a
+ * corrupt object (libbpf takes the sizes as the ELF gives them): a BpfError at open,
+ * rather than scratch buffers of that size, or a RangeError past 4 GiB.
+ */
+function checkEntrySizes(h: NativeMapHandle): void {
+  const valueLimit = h.perCpu ? MAX_PER_CPU_VALUE_BYTES : MAX_ENTRY_BYTES;
+  const too = (what: string, size: number, limit: number) =>
+    bpfError('open', 'E2BIG', `map '${h.name}': its ${what} are ${size} bytes, more than the kernel allows (${limit}); is the object corrupt?`);
+  if (h.keySize > MAX_ENTRY_BYTES) throw too('keys', h.keySize, MAX_ENTRY_BYTES);
+  if (h.valueSize > valueLimit) throw too(h.perCpu ? 'per-CPU values' : 'values', h.valueSize, valueLimit);
+}
+
 function scratchOf(native: NativeMapHandle, h: NativeMapHandle): Scratch {
   let scratch = scratches.get(native);
   if (!scratch) {
@@ -137,6 +154,7 @@ export class BpfMap<K = unknown, V = unknown> implements Iterable<[K, V]> {
   constructor(handle: NativeMapHandle, owner: ObjectContext, codecs?: { key?: Codec; value?: Codec }) {
     this.#native = handle;
     this.#handle = cacheMapHandle(handle);
+    checkEntrySizes(this.#handle);
     this.#owner = owner;
     this.name = this.#handle.name;
     this.raw = new RawMap(this.#handle, owner);
