@@ -441,11 +441,16 @@ async function nodeCases(): Promise<Sample[]> {
  */
 const LIVE_BURST = 16;
 
-/** The live producer: `baseline produce N` waits for a byte on stdin, then calls getppid() N times. */
-async function startProducer(calls: number): Promise<ChildProcess & { pid: number }> {
+/**
+ * The live producer: `baseline produce N` waits for a byte on stdin, then calls getppid()
+ * N times, for LIVE_CALLS records in all at `burst` records a call (rounded down to whole
+ * bursts): the child, and the records to expect.
+ */
+async function startProducer(burst: number): Promise<{ child: ChildProcess & { pid: number }; records: number }> {
+  const calls = Math.floor(LIVE_CALLS / burst);
   const child = spawn(BASELINE, ['produce', String(calls)], { stdio: ['pipe', 'ignore', 'inherit'] });
   await once(child, 'spawn');
-  return child as ChildProcess & { pid: number };
+  return { child: child as ChildProcess & { pid: number }, records: calls * burst };
 }
 
 /** Latency percentiles (ns) of the first `n` values. */
@@ -461,14 +466,13 @@ function percentiles(values: Float64Array, n: number): { p50: number; p99: numbe
  * LIVE_CALLS records in all (case live), or as near as whole bursts come (live_burst).
  */
 async function liveNode(obj: BpfObject, burst: number): Promise<Sample> {
-  const calls = Math.floor(LIVE_CALLS / burst) * burst; // records expected
-  const child = await startProducer(calls / burst);
+  const { child, records } = await startProducer(burst);
   const exited = once(child, 'exit');
   obj.globals.set('live_tgid', child.pid);
   using link = obj.program(burst === 1 ? 'on_getppid' : 'on_getppid_burst').attach();
   using reader = obj.map('live').ringBuffer({ batchSize: 8192, highWaterMark: 1 << 16 });
   const droppedBefore = reader.stats.dropped;
-  const latency = new Float64Array(calls);
+  const latency = new Float64Array(records);
   let seen = 0;
   // Ends the loop if records stop coming once the producer is done (none should be missing).
   void exited.then(() => setTimeout(() => reader.close(), 1000).unref());
@@ -478,17 +482,17 @@ async function liveNode(obj: BpfObject, burst: number): Promise<Sample> {
     const now = Number(process.hrtime.bigint());
     batch.visit((view, offset) => {
       const ktime = view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32;
-      if (seen < calls) latency[seen] = now - ktime;
+      if (seen < records) latency[seen] = now - ktime;
       seen++;
     });
-    if (seen + reader.stats.dropped - droppedBefore >= calls) break;
+    if (seen + reader.stats.dropped - droppedBefore >= records) break;
   }
   const time = t();
   const dropped = reader.stats.dropped - droppedBefore;
   obj.globals.set('live_tgid', 0);
   link.close();
   await exited;
-  return { case: burst === 1 ? 'live' : 'live_burst', ...time, count: seen, bytes: seen * 64, produced: calls, dropped, ...percentiles(latency, Math.min(seen, calls)) };
+  return { case: burst === 1 ? 'live' : 'live_burst', ...time, count: seen, bytes: seen * 64, produced: records, dropped, ...percentiles(latency, Math.min(seen, records)) };
 }
 
 /**
@@ -544,15 +548,14 @@ function hasCommand(name: string): boolean {
  * time runs to the last line it delivered, so that wait is not counted against it.
  */
 async function liveBpftrace(burst: number): Promise<Sample | undefined> {
-  const calls = Math.floor(LIVE_CALLS / burst) * burst; // records expected
-  const child = await startProducer(calls / burst);
+  const { child, records } = await startProducer(burst);
   const exited = once(child, 'exit');
   const print = 'printf("%llu\\n", nsecs);';
   const action = burst === 1 ? print : `unroll(${burst}) { ${print} }`;
   const program = `tracepoint:syscalls:sys_enter_getppid /pid == ${child.pid}/ { ${action} }`;
   const tracer = spawn('bpftrace', ['-B', 'line', '-f', 'json', '-e', program], { stdio: ['ignore', 'pipe', 'ignore'] });
   const lines = readline.createInterface({ input: tracer.stdout as NodeJS.ReadableStream });
-  const latency = new Float64Array(calls);
+  const latency = new Float64Array(records);
   let seen = 0;
   let lost = 0;
   let t: (() => { seconds: number; cpu: number }) | undefined;
@@ -574,7 +577,7 @@ async function liveBpftrace(burst: number): Promise<Sample | undefined> {
       if (!line.startsWith('{')) return;
       const message = JSON.parse(line) as { type: string; data: unknown };
       if (message.type === 'attached_probes') {
-        // bpftrace says so a little before its probes fire (measured: the first calls are
+        // bpftrace says so a little before its probes fire (measured: the first records are
         // missed without a pause): start the producer half a second later.
         setTimeout(() => {
           t = clocks();
@@ -582,13 +585,13 @@ async function liveBpftrace(burst: number): Promise<Sample | undefined> {
           child.stdin?.end('g');
         }, 500);
       } else if (message.type === 'printf') {
-        if (seen < calls) latency[seen] = now - Number.parseInt(String(message.data), 10);
+        if (seen < records) latency[seen] = now - Number.parseInt(String(message.data), 10);
         seen++;
         last = now;
       } else if (message.type === 'lost_events') {
         lost += Number((message.data as { events?: number }).events ?? 0);
       }
-      if (seen + lost >= calls) finish();
+      if (seen + lost >= records) finish();
     });
     lines.on('close', finish);
   });
@@ -598,7 +601,7 @@ async function liveBpftrace(burst: number): Promise<Sample | undefined> {
   if (tracer.exitCode === null && tracer.signalCode === null) tracer.kill('SIGKILL');
   await exited;
   if (!t) return undefined;
-  return { case: burst === 1 ? 'live_bpftrace' : 'live_bpftrace_burst', ...time, count: seen, bytes: 0, produced: calls, dropped: calls - seen, ...percentiles(latency, Math.min(seen, calls)) };
+  return { case: burst === 1 ? 'live_bpftrace' : 'live_bpftrace_burst', ...time, count: seen, bytes: 0, produced: records, dropped: records - seen, ...percentiles(latency, Math.min(seen, records)) };
 }
 
 interface NpmBpf {
