@@ -100,8 +100,8 @@ function btfExtra(kind: number, vlen: number): number {
   }
 }
 
-/** Offsets of every type record in a .BTF section, with each record's length. */
-function btfTypes(elf: Buffer, btf: Section): { at: number; length: number; kind: number }[] {
+/** Offsets of every type record in a .BTF section, with each record's length (index: type id - 1). */
+export function btfTypes(elf: Buffer, btf: Section): { at: number; length: number; kind: number }[] {
   const base = btf.offset;
   if (btf.size < 24 || elf.readUInt16LE(base) !== 0xeb9f) return [];
   const hdrLen = elf.readUInt32LE(base + 4);

@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { sections } from '../fuzz/elf';
+import { btfTypes, sections } from '../fuzz/elf';
 import { BpfError, BpfObject, VerifierError } from '../lib';
 import { DIST_INDEX, fixture, hasCommand, runNode, writeScript } from './helpers/kernel';
 
 const BTF_KIND_ARRAY = 3;
+const BTF_KIND_STRUCT = 4;
+const BTF_KIND_UNION = 5;
 const BTF_KIND_FUNC = 12;
 
 interface BtfTypeAt {
@@ -16,25 +18,18 @@ interface BtfTypeAt {
   members: { name: string; type: number }[];
 }
 
-/** The BTF types of an ELF image, index = type id (0: void), with where each is, for mutating them. */
-function btfTypes(elf: Buffer): BtfTypeAt[] {
+/** The BTF types of an ELF image (fuzz/elf's walk), index = type id (0: void), with their structs' members. */
+function btfTypesOf(elf: Buffer): BtfTypeAt[] {
   const btf = sections(elf).find((s) => s.name === '.BTF');
   if (!btf) throw new Error('no .BTF section');
   // The header: magic, version, flags, hdr_len, type_off, type_len, str_off, str_len.
-  const start = btf.offset + elf.readUInt32LE(btf.offset + 4);
-  const [typeOff, typeLen, strOff] = [8, 12, 16].map((o) => elf.readUInt32LE(btf.offset + o));
-  const name = (off: number) => elf.toString('latin1', start + strOff + off, elf.indexOf(0, start + strOff + off));
-  const types: BtfTypeAt[] = [{ at: -1, kind: 0, type: 0, members: [] }];
-  for (let at = start + typeOff; at < start + typeOff + typeLen; ) {
-    const info = elf.readUInt32LE(at + 4);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    const members = kind === 4 || kind === 5 ? Array.from({ length: vlen }, (_, i) => ({ name: name(elf.readUInt32LE(at + 12 + 12 * i)), type: elf.readUInt32LE(at + 16 + 12 * i) })) : [];
-    types.push({ at, kind, type: elf.readUInt32LE(at + 8), members });
-    // What follows the 12 bytes of each kind (linux/btf.h), by kind.
-    at += 12 + ([0, 4, 0, 12, 12 * vlen, 12 * vlen, 8 * vlen, 0, 0, 0, 0, 0, 0, 8 * vlen, 4, 12 * vlen, 0, 4, 0, 12 * vlen][kind] ?? 0);
-  }
-  return types;
+  const strings = btf.offset + elf.readUInt32LE(btf.offset + 4) + elf.readUInt32LE(btf.offset + 16);
+  const name = (off: number) => elf.toString('latin1', strings + off, elf.indexOf(0, strings + off));
+  const members = (at: number, kind: number) =>
+    kind === BTF_KIND_STRUCT || kind === BTF_KIND_UNION
+      ? Array.from({ length: elf.readUInt32LE(at + 4) & 0xffff }, (_, i) => ({ name: name(elf.readUInt32LE(at + 12 + 12 * i)), type: elf.readUInt32LE(at + 16 + 12 * i) }))
+      : [];
+  return [{ at: -1, kind: 0, type: 0, members: [] }, ...btfTypes(elf, btf).map(({ at, kind }) => ({ at, kind, type: elf.readUInt32LE(at + 8), members: members(at, kind) }))];
 }
 
 /** Each image, from its bytes and from a file, makes open() throw a BpfError like `fields`. */
@@ -123,7 +118,7 @@ describe('typed errors', () => {
     // libbpf 1.5 rejects both when it opens the object; a system libbpf 1.1 (source builds,
     // the install fallback) followed them and crashed, so the addon checks first there.
     const good = Buffer.from(fs.readFileSync(fixture('events')));
-    const func = btfTypes(good).find((t) => t.kind === BTF_KIND_FUNC);
+    const func = btfTypesOf(good).find((t) => t.kind === BTF_KIND_FUNC);
     expect(func).toBeDefined();
     const pastTypes = Buffer.from(good);
     pastTypes.writeUInt32LE(0x7fffff00, func!.at + 8); // the FUNC's type: no such type
@@ -139,7 +134,7 @@ describe('typed errors', () => {
     // more than any map holds (found by mutating fixtures: a 2.7 GB per-CPU value was a
     // RangeError from Buffer.alloc).
     const good = Buffer.from(fs.readFileSync(fixture('flood')));
-    const types = btfTypes(good);
+    const types = btfTypesOf(good);
     const valueSize = types.flatMap((t) => t.members).find((m) => m.name === 'value_size');
     expect(valueSize).toBeDefined();
     const array = types[types[valueSize!.type].type];
