@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfObject, RawMap, type RecordBatch, type RingBufferOptions } from 'ebpf';
+import { sumInPlace } from './in-place';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
@@ -165,19 +166,6 @@ async function drainRepeats<T>(
     started?.();
   }
   return times;
-}
-
-/**
- * The first 4 bytes of every record of a batch, summed, read in place through `batch.slab`
- * and `batch.offset(i)` into a local (the C side reads each record's first 8 bytes into
- * a sum in its callback).
- */
-function sumInPlace(batch: RecordBatch<unknown>): number {
-  const slab = batch.slab;
-  const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
-  let sum = 0;
-  for (let i = 0; i < batch.length; i++) sum = (sum + view.getUint32(batch.offset(i), true)) | 0;
-  return sum;
 }
 
 const recordsFor = (size: number) => Math.min(RECORDS, Math.floor(RING_BYTES / (size + 8)) - 1);
