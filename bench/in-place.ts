@@ -1,4 +1,4 @@
-// The in-place read every drain case of the bench times, shared by its scripts.
+// What the bench's scripts share: the in-place read every drain case times, and the median.
 import type { RecordBatch } from 'ebpf';
 
 /**
@@ -12,4 +12,10 @@ export function sumInPlace(batch: RecordBatch<unknown>): number {
   let sum = 0;
   for (let i = 0; i < batch.length; i++) sum = (sum + view.getUint32(batch.offset(i), true)) | 0;
   return sum;
+}
+
+/** The median of repeated measurements (the upper one of an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }

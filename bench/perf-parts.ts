@@ -1,5 +1,5 @@
 // Where a steady-state perf buffer drain spends its time (BENCHMARKS.md, "Perf buffers,
-// taken apart"): one process, bench.bpf.o's perf map (pageCount 8192), 400,000 64-byte
+// the serial bound"): one process, bench.bpf.o's perf map (pageCount 8192), 400,000 64-byte
 // samples per fill from perf_64's test_run, drained in batches of 32,768, 8 untimed warm
 // rounds then 16 timed ones per mode:
 //
@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as Ebpf from 'ebpf';
 import type { NativeReaderHandle } from '../typings/native';
-import { sumInPlace } from './in-place';
+import { median, sumInPlace } from './in-place';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
@@ -32,7 +32,6 @@ const { BpfObject } = require(path.join(ROOT, 'dist', 'lib')) as typeof Ebpf;
 
 const now = (): number => Number(process.hrtime.bigint());
 const faults = (): number => process.resourceUsage().minorPageFault;
-const median = (values: number[]): number => values.slice().sort((a, b) => a - b)[values.length >> 1];
 const ms = (ns: number): string => `${(ns / 1e6).toFixed(2)} ms`;
 const us = (ns: number): string => `${(ns / 1e3).toFixed(1)} µs`;
 

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BpfObject, RawMap, type RecordBatch, type RingBufferOptions } from 'ebpf';
-import { sumInPlace } from './in-place';
+import { median, sumInPlace } from './in-place';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
@@ -630,11 +630,6 @@ interface Row {
   node?: Rate;
   c?: Rate;
   target: string;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 interface Rate {
