@@ -10,8 +10,9 @@
 // batch.length; `sum`, `batches()` summing each record's first 4 bytes in place (the main
 // bench's loop). For `count` it also times, per batch of the loop after the first: the
 // native drain, the JavaScript from the drain's return to the loop's body, and from the
-// body's end to the next drain; and counts minor page faults per drain. The C figure to
-// compare with is `perf_buffer__consume` in `npm run bench`'s "perf 64 B" row.
+// body's end to the next drain; and counts minor page faults per drain; for `sum`, the
+// native drain and the loop's body (the sum) per batch. The C figure to compare with is
+// `perf_buffer__consume` in `npm run bench`'s "perf 64 B" row.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as Ebpf from 'ebpf';
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     const inDrain: number[] = [];
     const toBody: number[] = [];
     const toDrain: number[] = [];
+    const inBody: number[] = [];
     let timed = false;
     Object.defineProperty(handle, 'consume', {
       value: (max?: number) => {
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
       if (mode === 'sum') sum = (sum + sumInPlace(batch)) | 0;
       seen += batch.length;
       bodyEnd = now();
+      if (timed && mode === 'sum') inBody.push(bodyEnd - bodyStart);
       if (seen < SAMPLES) continue;
       bodyEnd = 0;
       if (seen !== SAMPLES) throw new Error(`${seen} samples drained, ${SAMPLES} filled`);
@@ -133,7 +136,7 @@ async function main(): Promise<void> {
       line += `; per later batch: drain ${us(median(inDrain))}, drain to body ${us(median(toBody))}, body to next drain ${us(median(toDrain))}`;
       line += `; minor faults per fill ${median(pageFaults)}`;
     } else {
-      line += ` (checksum ${sum})`;
+      line += `; per later batch: drain ${us(median(inDrain))}, sum ${us(median(inBody))} (checksum ${sum})`;
     }
     console.log(line);
   }

@@ -34,6 +34,85 @@ static void SetSamplePeriod(Opts& opts, uint32_t period) {
   }
 }
 
+bool ReadAhead::Post(const Job& job) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stop_) return false;
+  if (!thread_.joinable()) {
+    try {
+      thread_ = std::thread([this] { Run(); });
+    } catch (...) {
+      stop_ = true;  // no thread: every drain walks its runs itself
+      return false;
+    }
+  }
+  job_ = job;
+  posted_++;
+  cv_.notify_one();
+  return true;
+}
+
+uint32_t ReadAhead::Take(uint32_t ring, uint64_t pos, uint32_t stride, uint32_t size) noexcept {
+  uint32_t serial;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (taken_ == posted_ || job_.ring != ring || job_.pos != pos || job_.stride != stride || job_.size != size) return 0;
+    serial = taken_ = posted_;
+  }
+  cancel_.store(serial, std::memory_order_relaxed);
+  // What the thread reports having checked is checked (release/acquire); it stops at its
+  // next report.
+  uint64_t progress = progress_.load(std::memory_order_acquire);
+  return static_cast<uint32_t>(progress >> 32) == serial ? static_cast<uint32_t>(progress) : 0;
+}
+
+void ReadAhead::Stop() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReadAhead::Run() noexcept {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || (started_ != posted_ && taken_ != posted_); });
+    if (stop_) return;
+    Job job = job_;
+    uint32_t serial = started_ = posted_;
+    lock.unlock();
+    uint64_t head = __atomic_load_n(&job.header->data_head, __ATOMIC_ACQUIRE);
+    uint64_t stop = head < job.limit ? head : job.limit;
+    uint32_t n = 0;
+    while (n < job.budget && cancel_.load(std::memory_order_relaxed) != serial) {
+      uint32_t most = job.budget - n < kChunk ? job.budget - n : kChunk;
+      uint32_t got = CountRun(job.data, job.mask, job.pos + uint64_t{n} * job.stride, stop, job.stride, job.size, most);
+      n += got;
+      progress_.store(uint64_t{serial} << 32 | n, std::memory_order_release);
+      if (got < most) break;
+    }
+    lock.lock();
+  }
+}
+
+uint32_t ReadAhead::CountRun(const uint8_t* data, uint64_t mask, uint64_t pos, uint64_t stop, uint32_t stride,
+                             uint32_t size, uint32_t budget) noexcept {
+  uint32_t n = 0;
+  while (n < budget && pos + stride <= stop) {
+    __builtin_prefetch(data + ((pos + kPrefetchBytes) & mask));
+    const uint8_t* at = data + (pos & mask);  // the whole record is before the ring's end
+    perf_event_header h;
+    uint32_t raw;
+    memcpy(&h, at, sizeof(h));
+    memcpy(&raw, at + sizeof(h), sizeof(raw));
+    if (h.type != PERF_RECORD_SAMPLE || h.size != stride || raw != size) break;
+    pos += stride;
+    n++;
+  }
+  return n;
+}
+
 Napi::Function PerfBufferHandle::Init(Napi::Env env) {
   auto properties = ReaderProperties();
   properties.push_back(InstanceAccessor("bufferCount", &PerfBufferHandle::GetBufferCount, nullptr));
@@ -81,6 +160,7 @@ PerfBufferHandle::~PerfBufferHandle() { Free(); }
 // The rings go at close() (every Buffer over them is detached by then: FreeMemory), or
 // with the last Buffer over them when the reader is collected without close().
 void PerfBufferHandle::FreeNative() {
+  ahead_.Stop();  // before the rings go: the thread may be reading them
   rings_.clear();
   pb_ = nullptr;
   if (owner_) free_at_close_ = std::move(owner_);
@@ -238,17 +318,20 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
         uint64_t stride = walk.stride();
         uint32_t budget = max - records;
         uint32_t n = 0;
-        while (n < budget && pos + stride <= stop) {
-          __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & mask));
-          const uint8_t* at = r.data + (pos & mask);  // the whole record is before the end
-          perf_event_header next;
-          uint32_t raw;
-          memcpy(&next, at, sizeof(next));
-          memcpy(&raw, at + sizeof(next), sizeof(raw));
-          if (next.type != PERF_RECORD_SAMPLE || next.size != stride || raw != size) break;
-          pos += stride;
-          n++;
+        // The helper thread may have checked some of this run, from the batch's first record.
+        if (pos == start + stride) {
+          uint32_t ahead = ahead_.Take(index, start, static_cast<uint32_t>(stride), size);
+          if (ahead > 1) {
+            n = ahead - 1;
+            if (n > budget) n = budget;
+            uint64_t room = (stop - pos) / stride;
+            if (n > room) n = static_cast<uint32_t>(room);
+            pos += n * stride;
+          }
         }
+        uint32_t more = ReadAhead::CountRun(r.data, mask, pos, stop, static_cast<uint32_t>(stride), size, budget - n);
+        pos += more * stride;
+        n += more;
         walk.AddRun(n);
         records += n;
         bytes += static_cast<uint64_t>(n) * size;
@@ -292,6 +375,8 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
       } else {
         batch.released = true;  // nothing to hand out: retired in order with the rest
       }
+      r.run_stride = batch.uniform != 0 ? batch.stride : 0;
+      r.run_size = batch.size;
       int err = PushBatch(std::move(batch));
       if (err < 0) return samples > 0 ? samples : err;
       samples += taken;
@@ -321,10 +406,27 @@ void PerfBufferHandle::Retire(Batch& batch) {
 int PerfBufferHandle::ConsumeUpTo(uint32_t n) {
   if (!rings_.empty()) {
     int total = 0;
-    for (uint32_t i = 0; i < rings_.size() && static_cast<uint32_t>(total) < n; i++) {
+    uint32_t i = 0;
+    for (; i < rings_.size() && static_cast<uint32_t>(total) < n; i++) {
       int got = ConsumeRing(i, n - static_cast<uint32_t>(total));
       if (got < 0) return total > 0 ? total : got;
       total += got;
+    }
+    if (static_cast<uint32_t>(total) >= n && i > 0) {  // behind: count ahead in the ring it stopped in
+      const CpuRing& r = rings_[i - 1];
+      if (r.run_stride != 0) {
+        ReadAhead::Job job;
+        job.data = r.data;
+        job.header = r.header;
+        job.mask = r.size - 1;
+        job.pos = r.read;
+        job.limit = r.read - (r.read & job.mask) + r.size;
+        job.stride = r.run_stride;
+        job.size = r.run_size;
+        job.budget = n;
+        job.ring = i - 1;
+        ahead_.Post(job);
+      }
     }
     return total;
   }

@@ -555,3 +555,98 @@ describe('perf buffer batches, in place or from a slab pool', () => {
     expect(held.released).toBe(true);
   });
 });
+
+// A perf reader that is behind (a drain stopped at batchSize with samples left) has a
+// helper thread check the headers of the ring's next run of samples while JavaScript
+// reads the batch; the next drain takes that count. Whatever the thread got to, every
+// sample must come whole, once, where and as long as it is.
+describe('perf buffer read-ahead, when behind', () => {
+  /** A pause that gives the thread time to finish its count (the results may not depend on it). */
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
+  /** [seq, size] of every sample of a batch. */
+  const samples = (batch: RecordBatch<unknown>): number[][] =>
+    Array.from({ length: batch.length }, (_, i) => [Number(batch.slab.readBigUInt64LE(batch.offset(i))), batch.size(i)]);
+
+  test('a run counted ahead ends where the sample size changes', async () => {
+    using reader = obj.map('perf').perfBuffer({ pageCount: 64, batchSize: 100 });
+    produce('to_perf', 2000); // 2000 samples of 80 bytes, then 600 of 80 or 32 (each call on one CPU)
+    produce('to_perf_mixed', 600);
+    const seen: number[][] = [];
+    for await (const batch of reader.batches()) {
+      expect(batch.length).toBeLessThanOrEqual(100);
+      seen.push(...samples(batch));
+      if (seen.length >= 2600) break;
+      await pause();
+    }
+    seen.sort((a, b) => a[0] - b[0]); // two calls may run on two CPUs: two rings
+    // The kernel pads a raw sample to 8 bytes with its size field: 16 -> 20, 64 -> 68.
+    const expected = Array.from({ length: 2600 }, (_, seq) => [seq, seq >= 2000 && seq % 5 === 3 ? 20 : 68]);
+    expect(seen).toEqual(expected);
+    expect(reader.stats.lost).toBe(0);
+  });
+
+  test('a run counted ahead stops at the ring end; the sample across it comes whole', async () => {
+    // 1 page: 51 samples of 80 bytes; rounds of 23 keep putting one across the end.
+    using reader = obj.map('perf').perfBuffer({ pageCount: 1, batchSize: 7 });
+    const seen: number[] = [];
+    let sizes = true;
+    for (let round = 0; round < 40; round++) {
+      produce('to_perf', 23);
+      for (let got = 0; got < 23; ) {
+        const records = reader.drain(7);
+        expect(records.length).toBeGreaterThan(0);
+        expect(records.length).toBeLessThanOrEqual(7);
+        for (const record of records) {
+          const data = (record as { data: Buffer }).data;
+          sizes &&= data.length === 68;
+          seen.push(seqOf(data));
+        }
+        got += records.length;
+        await pause();
+      }
+    }
+    expect(sizes).toBe(true);
+    expect(reader.stats.lost).toBe(0);
+    expect(seen).toEqual(Array.from({ length: 40 * 23 }, (_, i) => i));
+  });
+
+  test('close() while the thread counts ahead waits for it: no read of unmapped rings', async () => {
+    for (let round = 0; round < 10; round++) {
+      // 4 MiB per CPU; the first batch of 20,000 leaves 30,000 samples for the thread.
+      const reader = obj.map('perf').perfBuffer({ pageCount: 1024, batchSize: 20_000 });
+      produce('to_perf', 50_000);
+      const it = reader.batches()[Symbol.asyncIterator]();
+      const first = (await it.next()).value as RecordBatch<unknown>;
+      expect(first.length).toBe(20_000);
+      reader.close(); // the rings are unmapped at once
+      expect(first.released).toBe(true);
+      expect((await it.next()).done).toBe(true);
+    }
+    // The map still works for a new reader.
+    using again = obj.map('perf').perfBuffer({ pageCount: 16 });
+    produce('to_perf', 5);
+    expect(again.drain()).toHaveLength(5);
+  });
+
+  test('a process that exits while behind, without close(), exits cleanly', async () => {
+    const script = writeScript(
+      'behind-exit.js',
+      `const { BpfObject } = require(${JSON.stringify(DIST_INDEX)});
+(async () => {
+  const obj = BpfObject.open(${JSON.stringify(fixture('flood'))});
+  await obj.load();
+  const reader = obj.map('perf').perfBuffer({ pageCount: 1024, batchSize: 20000 });
+  obj.program('to_perf').testRun({ data: Buffer.alloc(64), repeat: 50000 });
+  for await (const batch of reader.batches()) {
+    process.stdout.write(String(batch.length));
+    process.exit(0); // the thread may still be counting: the environment's teardown ends it
+  }
+})();
+`,
+    );
+    const r = await runNode(script);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('20000');
+    expect(r.code).toBe(0);
+  });
+});
