@@ -55,7 +55,7 @@ uint32_t ReadAhead::Take(uint32_t ring, uint64_t pos, uint32_t stride, uint32_t 
   uint32_t serial;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (taken_ == posted_ || job_.ring != ring || job_.pos != pos || job_.stride != stride || job_.size != size) return 0;
+    if (taken_ == posted_ || job_.ring != ring || job_.pos != pos || job_.stride != stride || job_.size != size) return kNone;
     serial = taken_ = posted_;
   }
   cancel_.store(serial, std::memory_order_relaxed);
@@ -321,7 +321,15 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
         // The helper thread may have checked some of this run, from the batch's first record.
         if (pos == start + stride) {
           uint32_t ahead = ahead_.Take(index, start, static_cast<uint32_t>(stride), size);
-          if (ahead > 1) {
+          if (ahead != ReadAhead::kNone) {
+            bool missed = ahead < budget / 8;
+            ahead_misses_ = missed ? ahead_misses_ + 1 : 0;
+            if (ahead_misses_ >= 2) {
+              ahead_misses_ = 0;
+              ahead_rest_ = 16;
+            }
+          }
+          if (ahead != ReadAhead::kNone && ahead > 1) {
             n = ahead - 1;
             if (n > budget) n = budget;
             uint64_t room = (stop - pos) / stride;
@@ -414,7 +422,9 @@ int PerfBufferHandle::ConsumeUpTo(uint32_t n) {
     }
     if (static_cast<uint32_t>(total) >= n && i > 0) {  // behind: count ahead in the ring it stopped in
       const CpuRing& r = rings_[i - 1];
-      if (r.run_stride != 0) {
+      if (ahead_rest_ > 0) {
+        ahead_rest_--;
+      } else if (r.run_stride != 0) {
         ReadAhead::Job job;
         job.data = r.data;
         job.header = r.header;

@@ -44,6 +44,8 @@ class ReadAhead {
     uint32_t ring = 0;
   };
 
+  static constexpr uint32_t kNone = UINT32_MAX;
+
   ReadAhead() = default;
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
@@ -52,7 +54,7 @@ class ReadAhead {
   // Hands `job` to the thread (replacing one not yet taken); false when it cannot start.
   bool Post(const Job& job) noexcept;
   // The samples checked so far from a job at this ring, position and layout, which ends
-  // the job; 0 when there is no such job. Each job is taken once.
+  // the job; kNone when there is no such job. Each job is taken once.
   uint32_t Take(uint32_t ring, uint64_t pos, uint32_t stride, uint32_t size) noexcept;
   // Ends the thread (waiting for a job in progress: it reads the rings' pages).
   void Stop() noexcept;
@@ -136,6 +138,10 @@ class PerfBufferHandle : public Reader<PerfBufferHandle> {
   std::vector<CpuRing> rings_;  // empty: libbpf's callbacks read the rings
   int callback_error_ = 0;
   ReadAhead ahead_;
+  // Jobs the next drain found barely begun (it came at once: a synchronous drain loop)
+  // cost more than they save: after two in a row, the next 16 drains post none.
+  uint32_t ahead_misses_ = 0;
+  uint32_t ahead_rest_ = 0;
   Napi::ObjectReference map_;  // keeps the map's object open while we read it
 };
 
