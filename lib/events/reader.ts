@@ -692,13 +692,15 @@ export abstract class EventReader<T> implements AsyncIterable<T>, Disposable, Cl
   }
 
   #shutdown(): void {
+    // Batches yielded to the loop were delivered: they are released while the handle is
+    // open, so their space goes back to the kernel (a ring buffer's next reader starts
+    // after them). Batches still queued were never seen: they stay for the next reader.
+    for (const batch of [...this.#lent]) batch.release();
     this.#closed = true;
     this.#polling = false;
     this.#queue = [];
     this.#queued = 0;
     this.#items = [];
-    // Every lent batch's memory is detached by the native close: mark them released first.
-    for (const batch of [...this.#lent]) batch.release();
     this.#handle.close();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const owner of this.#owners) owner.untrackReader(this);
