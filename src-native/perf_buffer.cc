@@ -34,85 +34,6 @@ static void SetSamplePeriod(Opts& opts, uint32_t period) {
   }
 }
 
-bool ReadAhead::Post(const Job& job) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (stop_) return false;
-  if (!thread_.joinable()) {
-    try {
-      thread_ = std::thread([this] { Run(); });
-    } catch (...) {
-      stop_ = true;  // no thread: every drain walks its runs itself
-      return false;
-    }
-  }
-  job_ = job;
-  posted_++;
-  cv_.notify_one();
-  return true;
-}
-
-uint32_t ReadAhead::Take(uint32_t ring, uint64_t pos, uint32_t stride, uint32_t size) noexcept {
-  uint32_t serial;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (taken_ == posted_ || job_.ring != ring || job_.pos != pos || job_.stride != stride || job_.size != size) return kNone;
-    serial = taken_ = posted_;
-  }
-  cancel_.store(serial, std::memory_order_relaxed);
-  // What the thread reports having checked is checked (release/acquire); it stops at its
-  // next report.
-  uint64_t progress = progress_.load(std::memory_order_acquire);
-  return static_cast<uint32_t>(progress >> 32) == serial ? static_cast<uint32_t>(progress) : 0;
-}
-
-void ReadAhead::Stop() noexcept {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-    cv_.notify_one();
-  }
-  if (thread_.joinable()) thread_.join();
-}
-
-void ReadAhead::Run() noexcept {
-  std::unique_lock<std::mutex> lock(mutex_);
-  for (;;) {
-    cv_.wait(lock, [this] { return stop_ || (started_ != posted_ && taken_ != posted_); });
-    if (stop_) return;
-    Job job = job_;
-    uint32_t serial = started_ = posted_;
-    lock.unlock();
-    uint64_t head = __atomic_load_n(&job.header->data_head, __ATOMIC_ACQUIRE);
-    uint64_t stop = head < job.limit ? head : job.limit;
-    uint32_t n = 0;
-    while (n < job.budget && cancel_.load(std::memory_order_relaxed) != serial) {
-      uint32_t most = job.budget - n < kChunk ? job.budget - n : kChunk;
-      uint32_t got = CountRun(job.data, job.mask, job.pos + uint64_t{n} * job.stride, stop, job.stride, job.size, most);
-      n += got;
-      progress_.store(uint64_t{serial} << 32 | n, std::memory_order_release);
-      if (got < most) break;
-    }
-    lock.lock();
-  }
-}
-
-uint32_t ReadAhead::CountRun(const uint8_t* data, uint64_t mask, uint64_t pos, uint64_t stop, uint32_t stride,
-                             uint32_t size, uint32_t budget) noexcept {
-  uint32_t n = 0;
-  while (n < budget && pos + stride <= stop) {
-    __builtin_prefetch(data + ((pos + kPrefetchBytes) & mask));
-    const uint8_t* at = data + (pos & mask);  // the whole record is before the ring's end
-    perf_event_header h;
-    uint32_t raw;
-    memcpy(&h, at, sizeof(h));
-    memcpy(&raw, at + sizeof(h), sizeof(raw));
-    if (h.type != PERF_RECORD_SAMPLE || h.size != stride || raw != size) break;
-    pos += stride;
-    n++;
-  }
-  return n;
-}
-
 Napi::Function PerfBufferHandle::Init(Napi::Env env) {
   auto properties = ReaderProperties();
   properties.push_back(InstanceAccessor("bufferCount", &PerfBufferHandle::GetBufferCount, nullptr));
@@ -317,27 +238,11 @@ int PerfBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
         uint32_t size = walk.size();
         uint64_t stride = walk.stride();
         uint32_t budget = max - records;
-        uint32_t n = 0;
         // The helper thread may have checked some of this run, from the batch's first record.
-        if (pos == start + stride) {
-          uint32_t ahead = ahead_.Take(index, start, static_cast<uint32_t>(stride), size);
-          if (ahead != ReadAhead::kNone) {
-            bool missed = ahead < budget / 8;
-            ahead_misses_ = missed ? ahead_misses_ + 1 : 0;
-            if (ahead_misses_ >= 2) {
-              ahead_misses_ = 0;
-              ahead_rest_ = 16;
-            }
-          }
-          if (ahead != ReadAhead::kNone && ahead > 1) {
-            n = ahead - 1;
-            if (n > budget) n = budget;
-            uint64_t room = (stop - pos) / stride;
-            if (n > room) n = static_cast<uint32_t>(room);
-            pos += n * stride;
-          }
-        }
-        uint32_t more = ReadAhead::CountRun(r.data, mask, pos, stop, static_cast<uint32_t>(stride), size, budget - n);
+        uint32_t n = ahead_.Checked(index, start, pos, stop, static_cast<uint32_t>(stride), size, budget);
+        pos += n * stride;
+        uint32_t more = ReadAhead::Count(ReadAhead::Format::kPerf, r.data, mask, pos, stop, static_cast<uint32_t>(stride),
+                                         size, budget - n);
         pos += more * stride;
         n += more;
         walk.AddRun(n);
@@ -422,20 +327,11 @@ int PerfBufferHandle::ConsumeUpTo(uint32_t n) {
     }
     if (static_cast<uint32_t>(total) >= n && i > 0) {  // behind: count ahead in the ring it stopped in
       const CpuRing& r = rings_[i - 1];
-      if (ahead_rest_ > 0) {
-        ahead_rest_--;
-      } else if (r.run_stride != 0) {
-        ReadAhead::Job job;
-        job.data = r.data;
-        job.header = r.header;
-        job.mask = r.size - 1;
-        job.pos = r.read;
-        job.limit = r.read - (r.read & job.mask) + r.size;
-        job.stride = r.run_stride;
-        job.size = r.run_size;
-        job.budget = n;
-        job.ring = i - 1;
-        ahead_.Post(job);
+      if (r.run_stride != 0) {
+        uint64_t mask = r.size - 1;
+        uint64_t ring_end = r.read - (r.read & mask) + r.size;  // a perf ring is mapped once: runs stop at its end
+        ahead_.Behind({ReadAhead::Format::kPerf, r.data, &r.header->data_head, mask, r.read, ring_end, r.run_stride,
+                       r.run_size, n, i - 1});
       }
     }
     return total;

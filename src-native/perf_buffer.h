@@ -14,70 +14,12 @@
 #include <linux/perf_event.h>
 #include <napi.h>
 
-#include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <vector>
 
+#include "read_ahead.h"
 #include "reader.h"
 
 namespace ebpf {
-
-// Read-ahead for a backlog: when a drain stops at its budget with records left, a helper
-// thread checks the headers of the ring's next run of samples like the last batch's
-// (type, size, sample size) while JavaScript reads the batch just lent; the next drain
-// takes what it has checked so far and walks only the rest. Nobody waits: the drain stops
-// the thread where it is. One job at a time; the thread starts with the first job, so a
-// reader that never falls behind never has one.
-class ReadAhead {
- public:
-  struct Job {
-    const uint8_t* data = nullptr;  // the ring's data pages
-    const perf_event_mmap_page* header = nullptr;
-    uint64_t mask = 0;
-    uint64_t pos = 0;    // where the run starts
-    uint64_t limit = 0;  // the position of the ring's end after `pos`
-    uint32_t stride = 0;
-    uint32_t size = 0;
-    uint32_t budget = 0;
-    uint32_t ring = 0;
-  };
-
-  static constexpr uint32_t kNone = UINT32_MAX;
-
-  ReadAhead() = default;
-  ReadAhead(const ReadAhead&) = delete;
-  ReadAhead& operator=(const ReadAhead&) = delete;
-  ~ReadAhead() { Stop(); }
-
-  // Hands `job` to the thread (replacing one not yet taken); false when it cannot start.
-  bool Post(const Job& job) noexcept;
-  // The samples checked so far from a job at this ring, position and layout, which ends
-  // the job; kNone when there is no such job. Each job is taken once.
-  uint32_t Take(uint32_t ring, uint64_t pos, uint32_t stride, uint32_t size) noexcept;
-  // Ends the thread (waiting for a job in progress: it reads the rings' pages).
-  void Stop() noexcept;
-
-  // Samples from `pos`, each `stride` bytes with a sample of `size` bytes, before `stop`.
-  static uint32_t CountRun(const uint8_t* data, uint64_t mask, uint64_t pos, uint64_t stop, uint32_t stride,
-                           uint32_t size, uint32_t budget) noexcept;
-
- private:
-  static constexpr uint32_t kChunk = 512;  // samples checked between two reports
-  void Run() noexcept;
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::thread thread_;
-  Job job_;
-  uint32_t posted_ = 0;   // jobs posted (a job's serial)
-  uint32_t started_ = 0;  // the last job the thread began
-  uint32_t taken_ = 0;    // the last job taken
-  bool stop_ = false;
-  std::atomic<uint64_t> progress_{0};  // a job's serial << 32 | the samples it has checked
-  std::atomic<uint32_t> cancel_{0};    // the serial of a job to stop
-};
 
 class PerfBufferHandle : public Reader<PerfBufferHandle> {
  public:
@@ -138,10 +80,6 @@ class PerfBufferHandle : public Reader<PerfBufferHandle> {
   std::vector<CpuRing> rings_;  // empty: libbpf's callbacks read the rings
   int callback_error_ = 0;
   ReadAhead ahead_;
-  // Jobs the next drain found barely begun (it came at once: a synchronous drain loop)
-  // cost more than they save: after two in a row, the next 16 drains post none.
-  uint32_t ahead_misses_ = 0;
-  uint32_t ahead_rest_ = 0;
   Napi::ObjectReference map_;  // keeps the map's object open while we read it
 };
 

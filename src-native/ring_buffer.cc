@@ -61,6 +61,7 @@ RingBufferHandle::RingBufferHandle(const Napi::CallbackInfo& info) : Reader(info
 RingBufferHandle::~RingBufferHandle() { Free(); }
 
 void RingBufferHandle::FreeNative() {
+  ahead_.Stop();  // before the rings go: the thread may be reading them
   if (rb_ != nullptr) {
     ring_buffer__free(rb_);
     rb_ = nullptr;
@@ -125,20 +126,22 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
   if (most > max) most = max;
   TableWalk walk = NewWalk(most);
   uint64_t bytes = 0;
+  // A batch's region is at most 4 GiB long (its offsets are 32-bit).
+  uint64_t limit = start + UINT32_MAX;
+  uint64_t stop = producer < limit ? producer : limit;
   while (pos < producer && walk.count() < max) {
     if (walk.InRun(pos)) {
       // Records like the last one (fixed-size events): a header that says the same length
       // (not busy, not discarded) is all there is to check.
       uint32_t want = walk.size();
-      uint64_t stride = walk.stride();
+      uint32_t stride = walk.stride();
       uint32_t budget = max - walk.count();
-      uint32_t n = 0;
-      while (n < budget && pos < producer && pos + stride - start <= UINT32_MAX) {
-        __builtin_prefetch(r.data + ((pos + kPrefetchBytes) & r.mask));
-        if (__atomic_load_n(reinterpret_cast<const uint32_t*>(r.data + (pos & r.mask)), __ATOMIC_ACQUIRE) != want) break;
-        pos += stride;
-        n++;
-      }
+      // The helper thread may have checked some of this run, from the batch's first record.
+      uint32_t n = ahead_.Checked(index, start, pos, stop, stride, want, budget);
+      pos += uint64_t{n} * stride;
+      uint32_t more = ReadAhead::Count(ReadAhead::Format::kRing, r.data, r.mask, pos, stop, stride, want, budget - n);
+      pos += uint64_t{more} * stride;
+      n += more;
       walk.AddRun(n);
       bytes += static_cast<uint64_t>(n) * want;
       if (n != 0) continue;
@@ -161,6 +164,8 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
   Batch batch;
   walk.Finish(batch);
   r.read = pos;
+  r.run_stride = batch.uniform != 0 ? batch.stride : 0;
+  r.run_size = batch.size;
   batch.bytes = static_cast<double>(bytes);
   batch.ring = index;
   batch.end = pos;
@@ -177,10 +182,19 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
 
 int RingBufferHandle::ConsumeUpTo(uint32_t n) {
   int total = 0;
-  for (uint32_t i = 0; i < rings_.size() && static_cast<uint32_t>(total) < n; i++) {
+  uint32_t i = 0;
+  for (; i < rings_.size() && static_cast<uint32_t>(total) < n; i++) {
     int got = ConsumeRing(i, n - total);
     if (got < 0) return total > 0 ? total : got;
     total += got;
+  }
+  if (static_cast<uint32_t>(total) >= n && i > 0) {  // behind: count ahead in the ring it stopped in
+    const Ring& r = rings_[i - 1];
+    if (r.run_stride != 0) {
+      // The next batch's region starts at r.read and is at most 4 GiB long.
+      ahead_.Behind({ReadAhead::Format::kRing, r.data, r.producer, r.mask, r.read, r.read + UINT32_MAX, r.run_stride,
+                     r.run_size, n, i - 1});
+    }
   }
   return total;
 }

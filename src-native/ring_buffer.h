@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "read_ahead.h"
 #include "reader.h"
 
 namespace ebpf {
@@ -49,6 +50,8 @@ class RingBufferHandle : public Reader<RingBufferHandle> {
     const uint8_t* data = nullptr;
     uint64_t mask = 0;
     uint64_t read = 0;  // position of the next record not yet handed out
+    uint32_t run_stride = 0;  // the last batch's layout when it was uniform (read-ahead)
+    uint32_t run_size = 0;
   };
 
   static int OnSample(void* ctx, void* data, size_t size) noexcept;
@@ -59,6 +62,7 @@ class RingBufferHandle : public Reader<RingBufferHandle> {
   ring_buffer* rb_ = nullptr;
   std::vector<Ring> rings_;
   std::vector<std::shared_ptr<Pages>> unmap_at_close_;  // the pages of rings freed
+  ReadAhead ahead_;
   Napi::Reference<Napi::Array> maps_;  // keeps the maps' objects open while we read them
 };
 

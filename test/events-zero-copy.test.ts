@@ -2,7 +2,7 @@
 // batch a pooled slab; each is released when batches() moves on (or the reader closes),
 // and only then may the kernel (or the pool) reuse its memory. flood.bpf.c writes
 // numbered 64-byte records with BPF_PROG_TEST_RUN: exact counts, no timing.
-import { BpfError, BpfObject, type PerfRecord, RecordBatch, RingBuffer } from '../lib';
+import { BpfError, BpfObject, type PerfBuffer, type PerfRecord, RecordBatch, RingBuffer } from '../lib';
 import { DIST_INDEX, fixture, runNode, writeScript } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
@@ -570,87 +570,152 @@ describe('perf buffer batches, in place or from a slab pool', () => {
   });
 });
 
-// A perf reader that is behind (a drain stopped at batchSize with samples left) has a
-// helper thread check the headers of the ring's next run of samples while JavaScript
-// reads the batch; the next drain takes that count. Whatever the thread got to, every
-// sample must come whole, once, where and as long as it is.
-describe('perf buffer read-ahead, when behind', () => {
+// A reader that is behind (a drain stopped at batchSize with records left) has a helper
+// thread check the headers of the ring's next run of records while JavaScript reads the
+// batch; the next drain takes that count. Whatever the thread got to, every record must
+// come whole, once, where and as long as it is. The same cases for both readers.
+interface AheadCase {
+  name: string;
+  /** A reader whose ring holds 50,000 records, drained in batches of `batchSize`. */
+  large: string;
+  /** A reader whose ring holds a few dozen records (rounds of 23 keep crossing its end). */
+  small: string;
+  fixed: string; // the program writing fixed-size records (64 bytes, numbered) for `large`
+  mixed: string; // the same for records of two sizes (and, for ring buffers, discards)
+  smallFixed: string; // the program writing fixed-size records for `small`
+  /** Records the reader's side lost: perf's lost-sample notices, a ring's failed reserves. */
+  lost: (reader: PerfBuffer | RingBuffer) => number;
+  /** Whether records a closed reader left wait for the next one (a ring buffer's stay in the map). */
+  keepsLeftovers: boolean;
+  /** [seq, size] of the records `fixed` x 2000 then `mixed` x 600 deliver, in order. */
+  expected: () => number[][];
+  recordLength: number; // what a fixed record's bytes come to
+  /** A drained record's bytes (a perf reader yields `{ cpu, data }`, a ring buffer the bytes). */
+  bytes: (record: unknown) => Buffer;
+}
+const aheadCases: AheadCase[] = [
+  {
+    name: 'perf buffer',
+    large: "obj.map('perf').perfBuffer({ pageCount: 1024, batchSize: BATCH })",
+    small: "obj.map('perf').perfBuffer({ pageCount: 1, batchSize: 7 })", // 51 samples of 80 bytes
+    fixed: 'to_perf',
+    mixed: 'to_perf_mixed',
+    smallFixed: 'to_perf',
+    lost: (reader) => (reader as PerfBuffer).stats.lost,
+    keepsLeftovers: false, // each reader maps rings of its own
+    bytes: (record) => (record as PerfRecord).data,
+    // The kernel pads a raw sample to 8 bytes with its size field: 16 -> 20, 64 -> 68.
+    expected: () => Array.from({ length: 2600 }, (_, seq) => [seq, seq >= 2000 && seq % 5 === 3 ? 20 : 68]),
+    recordLength: 68,
+  },
+  {
+    name: 'ring buffer',
+    large: "obj.map('big').ringBuffer({ batchSize: BATCH })", // 16 MiB
+    small: "obj.map('small').ringBuffer({ batchSize: 7 })", // 4 KiB: 56 records of 72 bytes
+    fixed: 'to_big',
+    mixed: 'to_big_mixed',
+    smallFixed: 'to_small',
+    lost: (reader) => (reader as RingBuffer).stats.dropped,
+    keepsLeftovers: true,
+    bytes: (record) => record as Buffer,
+    // Of the mixed ones, n % 5 == 3 is 16 bytes, else n % 7 == 6 is discarded (never seen).
+    expected: () =>
+      Array.from({ length: 2600 }, (_, seq) => [seq, seq >= 2000 && seq % 5 === 3 ? 16 : 64]).filter(
+        ([seq]) => seq < 2000 || seq % 5 === 3 || seq % 7 !== 6,
+      ),
+    recordLength: 64,
+  },
+];
+
+describe.each(aheadCases)('$name read-ahead, when behind', (c) => {
+  /** A reader made from one of the case's expressions (also the text of a child's script). */
+  const open = (expression: string, batchSize = 100): PerfBuffer | RingBuffer =>
+    new Function('obj', 'BATCH', `return ${expression}`)(obj, batchSize) as PerfBuffer | RingBuffer;
   /** A pause that gives the thread time to finish its count (the results may not depend on it). */
   const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
-  /** [seq, size] of every sample of a batch. */
-  const samples = (batch: RecordBatch<unknown>): number[][] =>
+  /** [seq, size] of every record of a batch. */
+  const records = (batch: RecordBatch<unknown>): number[][] =>
     Array.from({ length: batch.length }, (_, i) => [Number(batch.slab.readBigUInt64LE(batch.offset(i))), batch.size(i)]);
 
-  test('a run counted ahead ends where the sample size changes', async () => {
-    using reader = obj.map('perf').perfBuffer({ pageCount: 64, batchSize: 100 });
-    produce('to_perf', 2000); // 2000 samples of 80 bytes, then 600 of 80 or 32 (each call on one CPU)
-    produce('to_perf_mixed', 600);
+  test('a run counted ahead ends where the record size changes', async () => {
+    using reader = open(c.large, 100);
+    produce(c.fixed, 2000);
+    produce(c.mixed, 600);
+    const expected = c.expected();
     const seen: number[][] = [];
     for await (const batch of reader.batches()) {
       expect(batch.length).toBeLessThanOrEqual(100);
-      seen.push(...samples(batch));
-      if (seen.length >= 2600) break;
+      seen.push(...records(batch));
+      if (seen.length >= expected.length) break;
       await pause();
     }
-    seen.sort((a, b) => a[0] - b[0]); // two calls may run on two CPUs: two rings
-    // The kernel pads a raw sample to 8 bytes with its size field: 16 -> 20, 64 -> 68.
-    const expected = Array.from({ length: 2600 }, (_, seq) => [seq, seq >= 2000 && seq % 5 === 3 ? 20 : 68]);
+    seen.sort((a, b) => a[0] - b[0]); // two perf calls may run on two CPUs: two rings
     expect(seen).toEqual(expected);
-    expect(reader.stats.lost).toBe(0);
+    expect(c.lost(reader)).toBe(0);
   });
 
-  test('a run counted ahead stops at the ring end; the sample across it comes whole', async () => {
-    // 1 page: 51 samples of 80 bytes; rounds of 23 keep putting one across the end.
-    using reader = obj.map('perf').perfBuffer({ pageCount: 1, batchSize: 7 });
+  test('a run counted ahead stops at the ring end; the record across it comes whole', async () => {
+    using reader = open(c.small);
     const seen: number[] = [];
     let sizes = true;
     for (let round = 0; round < 40; round++) {
-      produce('to_perf', 23);
+      produce(c.smallFixed, 23);
       for (let got = 0; got < 23; ) {
-        const records = reader.drain(7);
-        expect(records.length).toBeGreaterThan(0);
-        expect(records.length).toBeLessThanOrEqual(7);
-        for (const record of records) {
-          const data = (record as { data: Buffer }).data;
-          sizes &&= data.length === 68;
+        const drained = reader.drain(7);
+        expect(drained.length).toBeGreaterThan(0);
+        expect(drained.length).toBeLessThanOrEqual(7);
+        for (const record of drained) {
+          const data = c.bytes(record);
+          sizes &&= data.length === c.recordLength;
           seen.push(seqOf(data));
         }
-        got += records.length;
+        got += drained.length;
         await pause();
       }
     }
     expect(sizes).toBe(true);
-    expect(reader.stats.lost).toBe(0);
+    expect(c.lost(reader)).toBe(0);
     expect(seen).toEqual(Array.from({ length: 40 * 23 }, (_, i) => i));
   });
 
   test('close() while the thread counts ahead waits for it: no read of unmapped rings', async () => {
+    const LEFT = 30_000; // what the thread has to count after the first batch of 20,000
     for (let round = 0; round < 10; round++) {
-      // 4 MiB per CPU; the first batch of 20,000 leaves 30,000 samples for the thread.
-      const reader = obj.map('perf').perfBuffer({ pageCount: 1024, batchSize: 20_000 });
-      produce('to_perf', 50_000);
+      const reader = open(c.large, 20_000);
+      // A ring buffer still holds the last round's leftovers: top it up to 50,000.
+      produce(c.fixed, c.keepsLeftovers && round > 0 ? 50_000 - LEFT : 50_000);
       const it = reader.batches()[Symbol.asyncIterator]();
       const first = (await it.next()).value as RecordBatch<unknown>;
       expect(first.length).toBe(20_000);
+      // A ring buffer's next record is the oldest left; a perf reader's, one of this round's.
+      const seq = Number(first.slab.readBigUInt64LE(first.offset(0)));
+      if (c.keepsLeftovers) expect(seq).toBe(round * 20_000);
+      else expect(Math.floor(seq / 50_000)).toBe(round);
       reader.close(); // the rings are unmapped at once
       expect(first.released).toBe(true);
       expect((await it.next()).done).toBe(true);
     }
-    // The map still works for a new reader.
-    using again = obj.map('perf').perfBuffer({ pageCount: 16 });
-    produce('to_perf', 5);
-    expect(again.drain()).toHaveLength(5);
+    // The map still works for a new reader, which gets what is left and what comes next.
+    using again = open(c.large, 100_000);
+    produce(c.fixed, 5);
+    const last = c.keepsLeftovers ? 200_000 + LEFT + 5 : 500_005;
+    const first = last - (c.keepsLeftovers ? LEFT + 5 : 5);
+    const seqs = again.drain().map((r) => seqOf(c.bytes(r)));
+    expect(seqs.sort((a, b) => a - b)).toEqual(
+      Array.from({ length: last - first }, (_, i) => first + i),
+    );
   });
 
   test('a process that exits while behind, without close(), exits cleanly', async () => {
     const script = writeScript(
-      'behind-exit.js',
+      `behind-exit-${c.fixed}.js`,
       `const { BpfObject } = require(${JSON.stringify(DIST_INDEX)});
 (async () => {
   const obj = BpfObject.open(${JSON.stringify(fixture('flood'))});
   await obj.load();
-  const reader = obj.map('perf').perfBuffer({ pageCount: 1024, batchSize: 20000 });
-  obj.program('to_perf').testRun({ data: Buffer.alloc(64), repeat: 50000 });
+  const BATCH = 20000;
+  const reader = ${c.large};
+  obj.program(${JSON.stringify(c.fixed)}).testRun({ data: Buffer.alloc(64), repeat: 50000 });
   for await (const batch of reader.batches()) {
     process.stdout.write(String(batch.length));
     process.exit(0); // the thread may still be counting: the environment's teardown ends it
