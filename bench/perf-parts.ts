@@ -13,6 +13,9 @@
 // body's end to the next drain; and counts minor page faults per drain; for `sum`, the
 // native drain and the loop's body (the sum) per batch. The C figure to compare with is
 // `perf_buffer__consume` in `npm run bench`'s "perf 64 B" row.
+//
+// With --ring, the same for the ring buffer (bench.bpf.o's 256 MiB ring, 1,000,000
+// 64-byte records a fill from fill_64; C: `ring_buffer__consume`, the "ring 64 B" row).
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as Ebpf from 'ebpf';
@@ -21,11 +24,12 @@ import { median, sumInPlace } from './in-place';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
-const SAMPLES = 400_000;
+const { values: args } = parseArgs({ options: { batch: { type: 'string' }, ring: { type: 'boolean' } } });
+const RING = args.ring ?? false;
+const SAMPLES = RING ? 1_000_000 : 400_000;
 const WARM = 8;
 const TIMED = 16;
 
-const { values: args } = parseArgs({ options: { batch: { type: 'string' } } });
 const BATCH = Number(args.batch ?? 32768);
 if (!Number.isInteger(BATCH) || BATCH < 1) throw new TypeError(`--batch must be a positive integer, got ${args.batch}`);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -46,9 +50,12 @@ async function main(): Promise<void> {
   await obj.load();
   const packet = Buffer.alloc(64);
   const fill = (): void => {
-    obj.program('perf_64').testRun({ data: packet, repeat: SAMPLES });
+    obj.program(RING ? 'fill_64' : 'perf_64').testRun({ data: packet, repeat: SAMPLES });
   };
-  const open = () => obj.map('perf').perfBuffer({ pageCount: 8192, batchSize: BATCH, highWaterMark: 1 << 22 });
+  const open = () =>
+    RING
+      ? obj.map('ring').ringBuffer({ batchSize: BATCH, highWaterMark: 1 << 22 })
+      : obj.map('perf').perfBuffer({ pageCount: 8192, batchSize: BATCH, highWaterMark: 1 << 22 });
 
   // native: the drain alone.
   {
