@@ -319,19 +319,24 @@ void PerfBufferHandle::Retire(Batch& batch) {
 int PerfBufferHandle::ConsumeUpTo(uint32_t n) {
   if (!rings_.empty()) {
     int total = 0;
-    uint32_t i = 0;
-    for (; i < rings_.size() && static_cast<uint32_t>(total) < n; i++) {
-      int got = ConsumeRing(i, n - static_cast<uint32_t>(total));
+    uint32_t last = 0;
+    // From the ring after the one the last full drain stopped in: a flooded CPU takes a
+    // batch at a time, and the others get their turn between its batches.
+    uint32_t count = static_cast<uint32_t>(rings_.size());
+    for (uint32_t k = 0; k < count && static_cast<uint32_t>(total) < n; k++) {
+      last = (first_ring_ + k) % count;
+      int got = ConsumeRing(last, n - static_cast<uint32_t>(total));
       if (got < 0) return total > 0 ? total : got;
       total += got;
     }
-    if (static_cast<uint32_t>(total) >= n && i > 0) {  // behind: count ahead in the ring it stopped in
-      const CpuRing& r = rings_[i - 1];
+    if (total > 0 && static_cast<uint32_t>(total) >= n) {  // behind: count ahead in the ring it stopped in
+      first_ring_ = (last + 1) % count;
+      const CpuRing& r = rings_[last];
       if (r.run_stride != 0) {
         uint64_t mask = r.size - 1;
         uint64_t ring_end = r.read - (r.read & mask) + r.size;  // a perf ring is mapped once: runs stop at its end
         ahead_.Behind({ReadAhead::Format::kPerf, r.data, &r.header->data_head, mask, r.read, ring_end, r.run_stride,
-                       r.run_size, n, i - 1});
+                       r.run_size, n, last});
       }
     }
     return total;

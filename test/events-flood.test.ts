@@ -2,7 +2,7 @@
 // BPF_PROG_TEST_RUN write numbered records (flood.bpf.c).
 import { BpfObject, PerfBuffer, type PerfLost, type PerfRecord, RecordBatch } from '../lib';
 import { spawn } from 'node:child_process';
-import { fdCount, fixture, pinToOneCpu } from './helpers/kernel';
+import { fdCount, fixture, pinToOneCpu, usableCpuCount } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
 const seqOf = (data: Buffer) => Number(data.readBigUInt64LE(0));
@@ -11,6 +11,7 @@ let obj: BpfObject;
 // Every test_run of this file on one CPU: perf samples go to the ring of the CPU that
 // wrote them, and the perf tests count and order what one ring holds.
 let pinned: ReturnType<typeof pinToOneCpu>;
+const cpuCount = usableCpuCount(); // before the pinning below
 // On Node 22 and later, a test_run right after taskset's spawnSync ends with EINTR even
 // with signals blocked (not understood yet): one turn of the loop first.
 beforeAll(async () => {
@@ -180,6 +181,29 @@ describe('perf buffer', () => {
     expect(records.length + lostTotal).toBe(1001);
     expect(reader.stats.lost).toBe(lostTotal);
     expect(reader.stats.lostByCpu[pinned.cpu]).toBe(lostTotal);
+  });
+
+  const twoCpus = cpuCount >= 2 ? test : (name: string, fn: () => unknown) => test.skip(`${name} [skipped: this process may run on one CPU only]`, fn as () => void);
+  twoCpus('a drain that stops at its budget starts the next at the next CPU: a flooded CPU does not hold the others back', async () => {
+    using reader = obj.map('perf').perfBuffer({ pageCount: 64, decode: (data, cpu) => ({ seq: seqOf(data), cpu }) });
+    produce('to_perf', 60); // on the first CPU (the file's pinning)
+    pinned.restore();
+    const other = pinToOneCpu(1);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 20)); // see beforeAll
+      produce('to_perf', 20);
+    } finally {
+      other.restore();
+      pinned = pinToOneCpu();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const drains: { cpu: number; seq: number }[][] = [];
+    for (let records = reader.drain(20); records.length > 0; records = reader.drain(20)) drains.push(records as { cpu: number; seq: number }[]);
+    const cpus = drains.map((d) => [...new Set(d.map((r) => r.cpu))]);
+    expect(cpus).toEqual([[pinned.cpu], [other.cpu], [pinned.cpu], [pinned.cpu]]);
+    // Each CPU's samples whole and in order.
+    expect(drains.flat().filter((r) => r.cpu === pinned.cpu).map((r) => r.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(drains.flat().filter((r) => r.cpu === other.cpu).map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 60 + i));
   });
 
   test('bad options and the wrong map type are refused', () => {

@@ -164,6 +164,17 @@ describe('ring buffer batches, in place', () => {
     expect(seen.get('big')).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(seen.get('small')).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
+
+  test('a drain that stops at its budget starts the next at the next map: a flooded ring does not hold the others back', () => {
+    produce('to_big', 75);
+    produce('to_small', 30);
+    using both = new RingBuffer([obj.map('big'), obj.map('small')], { batchSize: 25 });
+    const drains: string[][] = [];
+    for (let records = both.drain(25); records.length > 0; records = both.drain(25)) drains.push([...new Set(records.map((r) => r.map))]);
+    // Each full drain starts the next one at the map after the one it stopped in (without
+    // that, big's 75 would all come before small's first).
+    expect(drains).toEqual([['big'], ['small'], ['big'], ['small', 'big'], ['big']]);
+  });
 });
 
 describe('pause() and resume()', () => {

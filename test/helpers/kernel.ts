@@ -171,21 +171,34 @@ export async function eventually(check: () => boolean, tries = 300): Promise<boo
   return check();
 }
 
-/**
- * Keeps this process's main thread (the one JavaScript and BPF_PROG_TEST_RUN run on) on
- * one CPU, the lowest it may use, until the returned function puts its old mask back.
- * test_run writes perf samples on the CPU it runs on, and the scheduler may move the
- * thread between calls (or within one long call): tests that count or order the samples
- * of one per-CPU ring need them all on one CPU.
- */
-export function pinToOneCpu(): { cpu: number; restore: () => void } {
-  const pid = String(process.pid); // the main thread's tid is the pid
-  const shown = execFileSync('taskset', ['-p', pid], { encoding: 'utf8' });
+/** This process's main thread's CPU mask (taskset's hex, commas taken out) and the CPUs in it. */
+function allowedCpus(): { mask: string; cpus: number[] } {
+  const shown = execFileSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' });
   const mask = /mask: ([0-9a-f,]+)\s*$/.exec(shown)?.[1].replace(/,/g, '');
   if (!mask) throw new Error(`taskset printed no mask: ${shown}`);
   const bits = BigInt(`0x${mask}`);
-  let cpu = 0;
-  while (((bits >> BigInt(cpu)) & 1n) === 0n) cpu++;
+  const cpus: number[] = [];
+  for (let cpu = 0; bits >> BigInt(cpu) !== 0n; cpu++) if (((bits >> BigInt(cpu)) & 1n) === 1n) cpus.push(cpu);
+  return { mask, cpus };
+}
+
+/** How many CPUs this process's main thread may run on. */
+export function usableCpuCount(): number {
+  return allowedCpus().cpus.length;
+}
+
+/**
+ * Keeps this process's main thread (the one JavaScript and BPF_PROG_TEST_RUN run on) on
+ * one CPU, the lowest it may use (or the `nth` lowest), until the returned function puts
+ * its old mask back. test_run writes perf samples on the CPU it runs on, and the
+ * scheduler may move the thread between calls (or within one long call): tests that
+ * count or order the samples of one per-CPU ring need them all on one CPU.
+ */
+export function pinToOneCpu(nth = 0): { cpu: number; restore: () => void } {
+  const pid = String(process.pid); // the main thread's tid is the pid
+  const { mask, cpus } = allowedCpus();
+  const cpu = cpus[nth];
+  if (cpu === undefined) throw new Error(`this process may use ${cpus.length} CPUs, not ${nth + 1}`);
   execFileSync('taskset', ['-p', '-c', String(cpu), pid], { stdio: 'ignore' });
   return { cpu, restore: () => execFileSync('taskset', ['-p', mask, pid], { stdio: 'ignore' }) };
 }
