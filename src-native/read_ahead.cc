@@ -60,6 +60,7 @@ void ReadAhead::Stop() noexcept {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
+    cancel_.store(started_, std::memory_order_relaxed);  // a job in progress ends at its next check
     cv_.notify_one();
   }
   if (thread_.joinable()) thread_.join();
