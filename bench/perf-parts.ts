@@ -16,6 +16,13 @@
 //
 // With --ring, the same for the ring buffer (bench.bpf.o's 256 MiB ring, 1,000,000
 // 64-byte records a fill from fill_64; C: `ring_buffer__consume`, the "ring 64 B" row).
+//
+// Perf buffers only, after the modes: `cold`, how long the first call into the addon
+// takes right after a fill (the fill writes 29 MB through the caches) and the call after
+// it, the same getter each time; and with --producer (alone), the producer's side:
+// perf_64's cost per sample in test_run with no reader, with a reader whose wakeupEvents
+// is 1 (the default), 16 and 64 (each wake-up is an interrupt the producing CPU raises to
+// itself).
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as Ebpf from 'ebpf';
@@ -24,8 +31,10 @@ import { median, sumInPlace } from './in-place';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OBJECT = path.join(ROOT, 'build-bpf', 'bench.bpf.o');
-const { values: args } = parseArgs({ options: { batch: { type: 'string' }, ring: { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { batch: { type: 'string' }, ring: { type: 'boolean' }, producer: { type: 'boolean' } } });
 const RING = args.ring ?? false;
+const PRODUCER = args.producer ?? false;
+if (RING && PRODUCER) throw new TypeError('--producer measures perf buffers: leave out --ring');
 const SAMPLES = RING ? 1_000_000 : 400_000;
 const WARM = 8;
 const TIMED = 16;
@@ -52,6 +61,10 @@ async function main(): Promise<void> {
   const fill = (): void => {
     obj.program(RING ? 'fill_64' : 'perf_64').testRun({ data: packet, repeat: SAMPLES });
   };
+  if (PRODUCER) {
+    producerCost(obj, packet);
+    return;
+  }
   const open = () =>
     RING
       ? obj.map('ring').ringBuffer({ batchSize: BATCH, highWaterMark: 1 << 22 })
@@ -146,6 +159,46 @@ async function main(): Promise<void> {
       line += `; per later batch: drain ${us(median(inDrain))}, sum ${us(median(inBody))} (checksum ${sum})`;
     }
     console.log(line);
+  }
+  if (!RING) coldCalls(open, fill);
+}
+
+/** The first call into the addon after a fill, and the next one: the same getter. */
+function coldCalls<R extends Disposable & { drain(max?: number): unknown[] }>(open: () => R, fill: () => void): void {
+  using reader = open();
+  const handle = handleOf(reader);
+  const first: number[] = [];
+  const next: number[] = [];
+  for (let round = 0; round < 6; round++) {
+    fill();
+    const a = now();
+    void handle.more;
+    const b = now();
+    void handle.more;
+    const c = now();
+    first.push(b - a);
+    next.push(c - b);
+    while (reader.drain(BATCH).length > 0);
+  }
+  console.log(`cold: the first call into the addon after a fill ${us(median(first))}, the next ${us(median(next))}`);
+}
+
+/** perf_64's cost per sample in test_run, by the reader's wakeupEvents (no reader: the map slot is empty). */
+function producerCost(obj: Ebpf.BpfObject, packet: Buffer): void {
+  const repeat = 100_000;
+  const program = obj.program('perf_64');
+  for (const wakeupEvents of [0, 1, 16, 64]) {
+    const reader = wakeupEvents === 0 ? undefined : obj.map('perf').perfBuffer({ pageCount: 8192, batchSize: BATCH, wakeupEvents });
+    const perSample: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const start = now();
+      program.testRun({ data: packet, repeat });
+      perSample.push((now() - start) / repeat);
+      if (reader) while (reader.drain(BATCH).length > 0);
+    }
+    reader?.close();
+    const label = wakeupEvents === 0 ? 'no reader' : `wakeupEvents ${wakeupEvents}`;
+    console.log(`producer, ${label}: ${median(perSample).toFixed(0)} ns a sample`);
   }
 }
 
