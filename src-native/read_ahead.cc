@@ -23,6 +23,9 @@ void ReadAhead::Behind(const Job& job) noexcept {
       return;
     }
   }
+  // A job in progress is of no use once another is posted (a drain takes only the last):
+  // it ends at its next check, and the thread moves on to this one.
+  cancel_.store(started_, std::memory_order_relaxed);
   job_ = job;
   posted_++;
   cv_.notify_one();
