@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The test command: set-up (scripts/setup.sh), then the jest suite once against each build
-# of the addon (node-gyp's, the shipped one, and cmake-js's, the developer one), then the
+# The test command: set-up (scripts/setup.sh), then the jest suite against node-gyp's build
+# of the addon (the shipped one) and the files over the addon's native surface
+# (scripts/surface-tests.txt) against cmake-js's (the developer one: the same sources; CI
+# also runs the whole suite on a cmake-js build under ASan, scripts/asan.sh), then the
 # kernel matrix under QEMU (scripts/test-vm.sh), the committed prebuild's check and a
 # rebuild of it, a source build against Debian 12's libbpf 1.1 (the install fallback), and
-# the bench smoke run. Extra arguments go to the first jest runs. Prints one closing line:
+# the bench smoke run. Extra arguments go to the first two jest runs (in place of the
+# surface files for the second). Prints one closing line:
 # "tests: N passed, N failed, N skipped".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,9 +24,9 @@ jest_run() {  # label [VAR=value...]: jest with that environment, counted in the
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 jest_args=("$@")
-for build in build/Release/ebpf.node build-cmake/Release/ebpf.node; do
-  jest_run "$build" EBPF_NATIVE="$build"
-done
+jest_run build/Release/ebpf.node EBPF_NATIVE=build/Release/ebpf.node
+if (($# == 0)); then mapfile -t jest_args < <(grep -v '^#' scripts/surface-tests.txt); fi
+jest_run "build-cmake/Release/ebpf.node (the native-surface files)" EBPF_NATIVE=build-cmake/Release/ebpf.node
 # The kernel matrix (QEMU, Debian's 6.1 and 6.12 kernels): the hooks this kernel lacks.
 echo "=== kernel matrix (QEMU) ==="
 vm_out="$(mktemp)"
