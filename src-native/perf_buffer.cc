@@ -318,19 +318,10 @@ void PerfBufferHandle::Retire(Batch& batch) {
 // holds at most pageCount pages, which bounds the batch).
 int PerfBufferHandle::ConsumeUpTo(uint32_t n) {
   if (!rings_.empty()) {
-    int total = 0;
     uint32_t last = 0;
-    // From the ring after the one the last full drain stopped in: a flooded CPU takes a
-    // batch at a time, and the others get their turn between its batches.
-    uint32_t count = static_cast<uint32_t>(rings_.size());
-    for (uint32_t k = 0; k < count && static_cast<uint32_t>(total) < n; k++) {
-      last = (first_ring_ + k) % count;
-      int got = ConsumeRing(last, n - static_cast<uint32_t>(total));
-      if (got < 0) return total > 0 ? total : got;
-      total += got;
-    }
+    int total = rotation_.Drain(static_cast<uint32_t>(rings_.size()), n,
+                                [this](uint32_t i, uint32_t max) { return ConsumeRing(i, max); }, last);
     if (total > 0 && static_cast<uint32_t>(total) >= n) {  // behind: count ahead in the ring it stopped in
-      first_ring_ = (last + 1) % count;
       const CpuRing& r = rings_[last];
       if (r.run_stride != 0) {
         uint64_t mask = r.size - 1;

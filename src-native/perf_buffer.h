@@ -78,7 +78,7 @@ class PerfBufferHandle : public Reader<PerfBufferHandle> {
   std::shared_ptr<Owner> owner_;
   std::shared_ptr<Owner> free_at_close_;
   std::vector<CpuRing> rings_;  // empty: libbpf's callbacks read the rings
-  uint32_t first_ring_ = 0;  // where the next drain starts (see ConsumeUpTo)
+  RingRotation rotation_;  // which ring a drain reads first
   int callback_error_ = 0;
   ReadAhead ahead_;
   Napi::ObjectReference map_;  // keeps the map's object open while we read it

@@ -47,6 +47,31 @@ namespace ebpf {
 
 enum RecordKind : uint32_t { kRecord = 0, kLost = 1, kUniform = 2 };
 
+// Which ring a budgeted drain reads first: the one after the ring the last full drain
+// stopped in, so that a flooded ring (one CPU's, or one map of several) gives up a batch
+// at a time and the others get their turn between its batches.
+class RingRotation {
+ public:
+  // consume(ring, budget) -> records taken or -errno, for each ring in turn until n records
+  // are taken: the total (records taken before a failure count; a failure with none taken
+  // is returned). `stopped` is the last ring read, the one a full drain stopped in.
+  template <typename Consume>
+  int Drain(uint32_t count, uint32_t n, Consume&& consume, uint32_t& stopped) {
+    int total = 0;
+    for (uint32_t k = 0; k < count && static_cast<uint32_t>(total) < n; k++) {
+      stopped = (first_ + k) % count;
+      int got = consume(stopped, n - static_cast<uint32_t>(total));
+      if (got < 0) return total > 0 ? total : got;
+      total += got;
+    }
+    if (total > 0 && static_cast<uint32_t>(total) >= n) first_ = (stopped + 1) % count;
+    return total;
+  }
+
+ private:
+  uint32_t first_ = 0;
+};
+
 // How far ahead of a ring walk to fetch: each record header gives the next one's place, a
 // chain of dependent loads the hardware does not run ahead of on its own.
 constexpr uint64_t kPrefetchBytes = 1024;

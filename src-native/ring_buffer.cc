@@ -181,19 +181,10 @@ int RingBufferHandle::ConsumeRing(uint32_t index, uint32_t max) {
 }
 
 int RingBufferHandle::ConsumeUpTo(uint32_t n) {
-  int total = 0;
   uint32_t last = 0;
-  // From the ring after the one the last full drain stopped in: a flooded map takes a
-  // batch at a time, and the others get their turn between its batches.
-  uint32_t count = static_cast<uint32_t>(rings_.size());
-  for (uint32_t k = 0; k < count && static_cast<uint32_t>(total) < n; k++) {
-    last = (first_ring_ + k) % count;
-    int got = ConsumeRing(last, n - total);
-    if (got < 0) return total > 0 ? total : got;
-    total += got;
-  }
+  int total = rotation_.Drain(static_cast<uint32_t>(rings_.size()), n,
+                              [this](uint32_t i, uint32_t max) { return ConsumeRing(i, max); }, last);
   if (total > 0 && static_cast<uint32_t>(total) >= n) {  // behind: count ahead in the ring it stopped in
-    first_ring_ = (last + 1) % count;
     const Ring& r = rings_[last];
     if (r.run_stride != 0) {
       // The next batch's region starts at r.read and is at most 4 GiB long.

@@ -61,7 +61,7 @@ class RingBufferHandle : public Reader<RingBufferHandle> {
 
   ring_buffer* rb_ = nullptr;
   std::vector<Ring> rings_;
-  uint32_t first_ring_ = 0;  // where the next drain starts (see ConsumeUpTo)
+  RingRotation rotation_;  // which ring a drain reads first
   std::vector<std::shared_ptr<Pages>> unmap_at_close_;  // the pages of rings freed
   ReadAhead ahead_;
   Napi::Reference<Napi::Array> maps_;  // keeps the maps' objects open while we read them
