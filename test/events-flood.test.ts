@@ -188,22 +188,25 @@ describe('perf buffer', () => {
     using reader = obj.map('perf').perfBuffer({ pageCount: 64, decode: (data, cpu) => ({ seq: seqOf(data), cpu }) });
     produce('to_perf', 60); // on the first CPU (the file's pinning)
     pinned.restore();
-    const other = pinToOneCpu(1);
+    let other: ReturnType<typeof pinToOneCpu> | undefined;
     try {
+      other = pinToOneCpu(1);
       await new Promise((resolve) => setTimeout(resolve, 20)); // see beforeAll
       produce('to_perf', 20);
     } finally {
-      other.restore();
+      // Back on the file's CPU whatever happened, so the later tests stay pinned.
+      other?.restore();
       pinned = pinToOneCpu();
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const drains: { cpu: number; seq: number }[][] = [];
     for (let records = reader.drain(20); records.length > 0; records = reader.drain(20)) drains.push(records as { cpu: number; seq: number }[]);
     const cpus = drains.map((d) => [...new Set(d.map((r) => r.cpu))]);
-    expect(cpus).toEqual([[pinned.cpu], [other.cpu], [pinned.cpu], [pinned.cpu]]);
+    const otherCpu = other.cpu;
+    expect(cpus).toEqual([[pinned.cpu], [otherCpu], [pinned.cpu], [pinned.cpu]]);
     // Each CPU's samples whole and in order.
     expect(drains.flat().filter((r) => r.cpu === pinned.cpu).map((r) => r.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i));
-    expect(drains.flat().filter((r) => r.cpu === other.cpu).map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 60 + i));
+    expect(drains.flat().filter((r) => r.cpu === otherCpu).map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 60 + i));
   });
 
   test('bad options and the wrong map type are refused', () => {
