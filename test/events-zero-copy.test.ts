@@ -3,7 +3,7 @@
 // and only then may the kernel (or the pool) reuse its memory. flood.bpf.c writes
 // numbered 64-byte records with BPF_PROG_TEST_RUN: exact counts, no timing.
 import { BpfError, BpfObject, type PerfBuffer, type PerfRecord, RecordBatch, RingBuffer } from '../lib';
-import { DIST_INDEX, fixture, runNode, writeScript } from './helpers/kernel';
+import { DIST_INDEX, fixture, pinToOneCpu, runNode, writeScript } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
 const RECORD_SPACE = 64 + 8; // a record and its ring header
@@ -689,12 +689,29 @@ describe.each(aheadCases)('$name read-ahead, when behind', (c) => {
     expect(seen).toEqual(Array.from({ length: 40 * 23 }, (_, i) => i));
   });
 
+  /**
+   * Runs `name` n times with this thread on one CPU, then lets it move again, so that it
+   * and the reader's thread still run side by side while that one counts ahead. A long
+   * test_run may move to another CPU midway, and a perf reader's first batch then holds
+   * only one ring's part (seen once in CI: 5,394 of 20,000). As in events-flood, one turn
+   * of the loop after taskset, before the test_run.
+   */
+  const produceOnOneCpu = async (name: string, n: number): Promise<void> => {
+    const pinned = pinToOneCpu();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      produce(name, n);
+    } finally {
+      pinned.restore();
+    }
+  };
+
   test('close() while the thread counts ahead waits for it: no read of unmapped rings', async () => {
     const LEFT = 30_000; // what the thread has to count after the first batch of 20,000
     for (let round = 0; round < 10; round++) {
       const reader = open(c.large, 20_000);
       // A ring buffer still holds the last round's leftovers: top it up to 50,000.
-      produce(c.fixed, c.keepsLeftovers && round > 0 ? 50_000 - LEFT : 50_000);
+      await produceOnOneCpu(c.fixed, c.keepsLeftovers && round > 0 ? 50_000 - LEFT : 50_000);
       const it = reader.batches()[Symbol.asyncIterator]();
       const first = (await it.next()).value as RecordBatch<unknown>;
       expect(first.length).toBe(20_000);
