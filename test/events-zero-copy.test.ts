@@ -3,7 +3,7 @@
 // and only then may the kernel (or the pool) reuse its memory. flood.bpf.c writes
 // numbered 64-byte records with BPF_PROG_TEST_RUN: exact counts, no timing.
 import { BpfError, BpfObject, type PerfBuffer, type PerfRecord, RecordBatch, RingBuffer } from '../lib';
-import { DIST_INDEX, fixture, pinToOneCpu, runNode, writeScript } from './helpers/kernel';
+import { DIST_INDEX, fixture, runNode, writeScript } from './helpers/kernel';
 
 const PACKET = Buffer.alloc(64);
 const RECORD_SPACE = 64 + 8; // a record and its ring header
@@ -689,44 +689,40 @@ describe.each(aheadCases)('$name read-ahead, when behind', (c) => {
     expect(seen).toEqual(Array.from({ length: 40 * 23 }, (_, i) => i));
   });
 
-  /**
-   * Runs `name` n times with this thread on one CPU, then lets it move again, so that it
-   * and the reader's thread still run side by side while that one counts ahead. A long
-   * test_run may move to another CPU midway, and a perf reader's first batch then holds
-   * only one ring's part (seen once in CI: 5,394 of 20,000). As in events-flood, one turn
-   * of the loop after taskset, before the test_run.
-   */
-  const produceOnOneCpu = async (name: string, n: number): Promise<void> => {
-    const pinned = pinToOneCpu();
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      produce(name, n);
-    } finally {
-      pinned.restore();
-    }
-  };
-
   test('close() while the thread counts ahead waits for it: no read of unmapped rings', async () => {
     const LEFT = 30_000; // what the thread has to count after the first batch of 20,000
-    for (let round = 0; round < 10; round++) {
+    let runs = 0; // test runs so far: the program numbers its records across all of them
+    let moved = 0;
+    for (let round = 0; round < 10; ) {
       const reader = open(c.large, 20_000);
       // A ring buffer still holds the last round's leftovers: top it up to 50,000.
-      await produceOnOneCpu(c.fixed, c.keepsLeftovers && round > 0 ? 50_000 - LEFT : 50_000);
+      produce(c.fixed, c.keepsLeftovers && round > 0 ? 50_000 - LEFT : 50_000);
+      runs++;
       const it = reader.batches()[Symbol.asyncIterator]();
       const first = (await it.next()).value as RecordBatch<unknown>;
+      if (!c.keepsLeftovers && first.length < 20_000) {
+        // A long test_run may move to another CPU midway: its samples are then in two perf
+        // rings, and this batch is one ring's part (seen once in CI: 5,394). That round
+        // again, on a new reader (this one closed while its thread may count ahead, too).
+        expect(++moved).toBeLessThan(20);
+        reader.close();
+        expect((await it.next()).done).toBe(true);
+        continue;
+      }
       expect(first.length).toBe(20_000);
-      // A ring buffer's next record is the oldest left; a perf reader's, one of this round's.
+      // A ring buffer's next record is the oldest left; a perf reader's, one of this run's.
       const seq = Number(first.slab.readBigUInt64LE(first.offset(0)));
       if (c.keepsLeftovers) expect(seq).toBe(round * 20_000);
-      else expect(Math.floor(seq / 50_000)).toBe(round);
+      else expect(Math.floor(seq / 50_000)).toBe(runs - 1);
       reader.close(); // the rings are unmapped at once
       expect(first.released).toBe(true);
       expect((await it.next()).done).toBe(true);
+      round++;
     }
     // The map still works for a new reader, which gets what is left and what comes next.
     using again = open(c.large, 100_000);
     produce(c.fixed, 5);
-    const last = c.keepsLeftovers ? 200_000 + LEFT + 5 : 500_005;
+    const last = c.keepsLeftovers ? 200_000 + LEFT + 5 : runs * 50_000 + 5;
     const first = last - (c.keepsLeftovers ? LEFT + 5 : 5);
     const seqs = again.drain().map((r) => seqOf(c.bytes(r)));
     expect(seqs.sort((a, b) => a - b)).toEqual(
@@ -753,7 +749,14 @@ describe.each(aheadCases)('$name read-ahead, when behind', (c) => {
     );
     const r = await runNode(script);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('20000');
+    // A full first batch; for a perf reader, possibly one ring's part of a test_run that
+    // moved to another CPU midway (seen: 669), with the rest still waiting in the other.
+    if (c.keepsLeftovers) {
+      expect(r.stdout).toBe('20000');
+    } else {
+      expect(r.stdout).toMatch(/^[1-9]\d*$/);
+      expect(Number(r.stdout)).toBeLessThanOrEqual(20_000);
+    }
     expect(r.code).toBe(0);
   });
 });
