@@ -9,15 +9,15 @@
 #include <node_api.h>
 #include <stdint.h>
 
-/* Reads `count` int32 arguments; false (with a JS exception pending) when one is not a number. */
-static int int_args(napi_env env, napi_callback_info info, int32_t *out, size_t count) {
+/* Reads the two int32 arguments (fd, n); false, with a JS exception pending, when they are not numbers. */
+static int int_args(napi_env env, napi_callback_info info, int32_t out[2]) {
   napi_value argv[2];
   size_t argc = 2;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < count) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
     napi_throw_type_error(env, NULL, "map-loop: expected (fd, n)");
     return 0;
   }
-  for (size_t i = 0; i < count; i++) {
+  for (size_t i = 0; i < 2; i++) {
     if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) {
       napi_throw_type_error(env, NULL, "map-loop: arguments must be numbers");
       return 0;
@@ -33,7 +33,7 @@ static napi_value fail(napi_env env, const char *what) {
 
 static napi_value update_loop(napi_env env, napi_callback_info info) {
   int32_t a[2];
-  if (!int_args(env, info, a, 2)) return NULL;
+  if (!int_args(env, info, a)) return NULL;
   for (uint32_t k = 0; k < (uint32_t)a[1]; k++) {
     uint64_t v = k;
     if (bpf_map_update_elem(a[0], &k, &v, BPF_ANY)) return fail(env, "map-loop: update failed");
@@ -43,7 +43,7 @@ static napi_value update_loop(napi_env env, napi_callback_info info) {
 
 static napi_value lookup_loop(napi_env env, napi_callback_info info) {
   int32_t a[2];
-  if (!int_args(env, info, a, 2)) return NULL;
+  if (!int_args(env, info, a)) return NULL;
   double sum = 0;
   for (uint32_t k = 0; k < (uint32_t)a[1]; k++) {
     uint64_t v = 0;
@@ -57,7 +57,7 @@ static napi_value lookup_loop(napi_env env, napi_callback_info info) {
 
 static napi_value update_one(napi_env env, napi_callback_info info) {
   int32_t a[2];
-  if (!int_args(env, info, a, 2)) return NULL;
+  if (!int_args(env, info, a)) return NULL;
   uint32_t k = (uint32_t)a[1];
   uint64_t v = k;
   if (bpf_map_update_elem(a[0], &k, &v, BPF_ANY)) return fail(env, "map-loop: update failed");

@@ -66,14 +66,27 @@ const RECORDS = Number(args.records ?? (quick ? 20_000 : 1_000_000));
 const REPEATS = Number(args.repeats ?? (quick ? 1 : 5));
 const LIVE_CALLS = Number(args.live ?? (quick ? 20_000 : 1_000_000));
 
-/** Builds the C baseline against the same static libbpf as the addon, when it is stale. */
-function buildBaseline(): void {
-  const source = path.join(ROOT, 'bench', 'baseline.c');
-  if (fs.existsSync(BASELINE) && fs.statSync(BASELINE).mtimeMs > fs.statSync(source).mtimeMs) return;
+/** Whether `out` is missing or older than bench/<source>. */
+function isStale(out: string, source: string): boolean {
+  return !fs.existsSync(out) || fs.statSync(out).mtimeMs <= fs.statSync(path.join(ROOT, 'bench', source)).mtimeMs;
+}
+
+/**
+ * Compiles bench/<source> into `out` against the same static libbpf as the addon, when
+ * `out` is older than its source; `flags` come before the source (a module's -shared).
+ */
+function buildWithLibbpf(source: string, out: string, flags: string[] = []): void {
+  const file = path.join(ROOT, 'bench', source);
+  if (!isStale(out, source)) return;
   const prefix = path.join(ROOT, 'deps', 'libbpf', 'install');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-I', path.join(prefix, 'include'), '-o', BASELINE, source, path.join(prefix, 'lib', 'libbpf.a'), '-lelf', '-lz', '-lzstd'], {
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', ...flags, '-I', path.join(prefix, 'include'), '-o', out, file, path.join(prefix, 'lib', 'libbpf.a'), '-lelf', '-lz', '-lzstd'], {
     stdio: 'inherit',
   });
+}
+
+/** Builds the C baseline, when it is stale. */
+function buildBaseline(): void {
+  buildWithLibbpf('baseline.c', BASELINE);
 }
 
 function runBaseline(): Sample[] {
@@ -92,32 +105,21 @@ interface MapLoop {
   updateOne(fd: number, key: number): void;
 }
 
-/** Why the in-process C loop was not measured, when it was not. */
-let mapLoopMissing: string | undefined;
+const MAP_LOOP = path.join(ROOT, 'build-bpf', 'map-loop.node');
 
 /**
- * Builds bench/map-loop.c (when stale) against Node's own headers and the same static
- * libbpf, and loads it; undefined, with the reason in mapLoopMissing, where Node's headers
- * are not installed.
+ * Builds bench/map-loop.c (when stale) against Node's own headers, and loads it; the
+ * reason it is not measured instead, where those headers are not installed.
  */
-function loadMapLoop(): MapLoop | undefined {
-  const source = path.join(ROOT, 'bench', 'map-loop.c');
-  const out = path.join(ROOT, 'build-bpf', 'map-loop.node');
-  const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs <= fs.statSync(source).mtimeMs;
-  if (stale) {
+function loadMapLoop(): MapLoop | string {
+  if (isStale(MAP_LOOP, 'map-loop.c')) {
     const headers = [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((dir) =>
       fs.existsSync(path.join(dir, 'node_api.h')),
     );
-    if (!headers) {
-      mapLoopMissing = "the C map loop in this process: Node's headers (node_api.h) are not installed";
-      return undefined;
-    }
-    const prefix = path.join(ROOT, 'deps', 'libbpf', 'install');
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', headers, '-I', path.join(prefix, 'include'), '-o', out, source, path.join(prefix, 'lib', 'libbpf.a'), '-lelf', '-lz', '-lzstd'], {
-      stdio: 'inherit',
-    });
+    if (!headers) return "the C map loop in this process: Node's headers (node_api.h) are not installed";
+    buildWithLibbpf('map-loop.c', MAP_LOOP, ['-shared', '-fPIC', '-I', headers]);
   }
-  return require(out) as MapLoop;
+  return require(MAP_LOOP) as MapLoop;
 }
 
 /** The C baseline's output: one JSON sample a line. */
@@ -208,7 +210,7 @@ async function drainRepeats<T>(
 
 const recordsFor = (size: number) => Math.min(RECORDS, Math.floor(RING_BYTES / (size + 8)) - 1);
 
-async function nodeCases(): Promise<Sample[]> {
+async function nodeCases(loop: MapLoop | undefined): Promise<Sample[]> {
   const samples: Sample[] = [];
   const record = (name: string, time: { seconds: number; cpu: number }, count: number, bytes = 0) => {
     if (process.env.BENCH_TRACE) console.error(name, (count / time.seconds / 1e6).toFixed(2));
@@ -464,13 +466,12 @@ async function nodeCases(): Promise<Sample[]> {
   // process at 374 k/s over this map after the ring cases and at 520 k/s over its own
   // earlier, in one run), so the ratio is taken from passes of the same process a second
   // apart. The C baseline's own loops stay as an informative row.
-  const loop = loadMapLoop();
+  const fd = table.fd;
   const recordC = (name: string, time: Time, count: number): void => {
     sameMapC.push({ case: name, seconds: time.seconds, cpu: time.cpu, count, bytes: 0 });
   };
   for (let r = 0; r < REPEATS; r++) {
     if (loop) {
-      const fd = table.fd;
       let t = clocks();
       loop.updateLoop(fd, MAP_OPS);
       recordC('map_update_inproc', t(), MAP_OPS);
@@ -763,8 +764,9 @@ function rates(samples: Sample[]): Map<string, Rate> {
 async function main(): Promise<void> {
   if (!fs.existsSync(OBJECT)) throw new Error(`${OBJECT} is missing: run npm run build:bpf`);
   buildBaseline();
+  const mapLoop = loadMapLoop(); // built before anything is timed
   const cSamples = runBaseline();
-  const nodeSamples = await nodeCases();
+  const nodeSamples = await nodeCases(typeof mapLoop === 'string' ? undefined : mapLoop);
   const c = rates([...cSamples, ...sameMapC]);
   const alternatives: string[] = [];
   if (hasCommand('bpftrace')) {
@@ -777,7 +779,7 @@ async function main(): Promise<void> {
   } else {
     alternatives.push('bpftrace: not installed (Debian package bpftrace)');
   }
-  if (mapLoopMissing) alternatives.push(mapLoopMissing);
+  if (typeof mapLoop === 'string') alternatives.push(mapLoop);
   const bcc = bccCases();
   if (typeof bcc === 'string') alternatives.push(bcc);
   else nodeSamples.push(...bcc);
